@@ -1,0 +1,1 @@
+"""The Qt-free engine: storage, scanning, models, indexing and search."""

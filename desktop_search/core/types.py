@@ -1,0 +1,116 @@
+"""Plain data objects that cross from the core to the CLI and the window.
+
+Nothing here holds a database session or a model: they are safe to hand to any thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    path: str
+    exclusions: tuple[str, ...] = ()
+    photos: int = 0
+    pending: int = 0
+    errors: int = 0
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    path: str
+    reason: str
+    when: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    id: int
+    path: str
+    size: int
+    width: int | None
+    height: int | None
+    date_taken: datetime | None
+    camera: str | None
+    caption: str | None
+    thumbnail_path: str | None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    photo_id: int
+    path: str
+    score: float
+    date_taken: datetime | None
+    size: int
+    width: int | None
+    height: int | None
+    caption: str | None
+    camera: str | None
+    thumbnail_path: str | None
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A text query, example images (files or library photos), or both; plus filters."""
+
+    text: str | None = None
+    image_paths: tuple[str, ...] = ()
+    photo_ids: tuple[int, ...] = ()
+    folder: str | None = None
+    after: datetime | None = None
+    before: datetime | None = None
+    min_score: float | None = None
+    limit: int = 50
+
+    @property
+    def is_empty(self) -> bool:
+        return not ((self.text and self.text.strip()) or self.image_paths or self.photo_ids)
+
+
+@dataclass
+class IndexCounts:
+    added: int = 0
+    updated: int = 0
+    moved: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    embedded: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    """One progress event of an indexing job.
+
+    phase: "scan" (walking folders), "embed" (decoding and running the network), "done".
+    done/total count photos of the current phase; rate is photos per second; eta_s is None
+    until a rate is known.
+    """
+
+    phase: str
+    done: int
+    total: int
+    current: str | None = None
+    rate: float = 0.0
+    eta_s: float | None = None
+    counts: IndexCounts = field(default_factory=IndexCounts)
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class LibraryStatus:
+    photos: int
+    indexed: int
+    pending: int
+    errors: int
+    model: str
+    folders: int
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
