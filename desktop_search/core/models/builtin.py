@@ -1,0 +1,187 @@
+"""The builtin model: frozen EfficientNet-Lite + all-MiniLM-L6-v2 with trained heads and fusion.
+
+Names understood by :func:`load_builtin`:
+    ``builtin``                         the weights shipped in ``core/models/weights/builtin.safetensors``
+    ``builtin:/path/to/file.safetensors`` weights produced by ``desktop-search train``
+
+Without the shipped weights file the model still loads, with seeded provisional (untrained) heads, and
+logs a warning: vectors are then valid but search quality is poor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .base import EmbeddingModel, FusionScorer, PhotoTextVectors
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "builtin.safetensors"
+#: bump when preprocessing or the encoders' use changes (changes every stored vector's key)
+PIPELINE_VERSION = "p1"
+WEIGHTS_FORMAT = "desktop_search.builtin/1"
+
+TEXT_BATCH = 256
+
+
+def weights_file_for(name: str) -> Path:
+    """The weights file a ``builtin`` / ``builtin:PATH`` name refers to."""
+    if name == "builtin":
+        return DEFAULT_WEIGHTS
+    prefix, _, rest = name.partition(":")
+    if prefix != "builtin" or not rest:
+        raise ValueError(f"not a builtin model name: {name!r}")
+    return Path(rest).expanduser()
+
+
+def read_weights(path: Path):  # type: ignore[no-untyped-def]
+    """(state_dict, config dict, metadata) from a heads safetensors file."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata() or {})
+    if meta.get("format_name") != WEIGHTS_FORMAT:
+        raise ValueError(f"{path} is not a desktop-search builtin weights file")
+    return load_file(str(path)), json.loads(meta["config"]), meta
+
+
+class BuiltinModel(EmbeddingModel):
+    """See module docstring. Construct with :func:`load_builtin`."""
+
+    def __init__(self, name: str, weights: Path | None, device: str | None = None) -> None:
+        import torch
+
+        from .device import configure_torch, encoder_dtype, pick_device
+        from .efficientnet import LITE_SPECS, LiteEncoder
+        from .fusion import LearnedFusion
+        from .heads import BuiltinHeads, HeadConfig
+        from .minilm import MiniLM
+
+        self.name = name
+        self.device = pick_device(device)
+        configure_torch(self.device)
+        self.weights_path = weights
+        self.meta: dict[str, str] = {}
+        if weights is not None and weights.is_file():
+            state, cfg_dict, self.meta = read_weights(weights)
+            cfg = HeadConfig.from_dict(cfg_dict)
+            heads = BuiltinHeads(cfg)
+            heads.load_state_dict(state, strict=True)
+            digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+            self.trained = True
+        else:
+            if weights is not None and weights != DEFAULT_WEIGHTS:
+                raise FileNotFoundError(f"weights file not found: {weights}")
+            log.warning(
+                "builtin model weights %s are missing: using provisional untrained heads (poor search quality)",
+                weights,
+            )
+            cfg = HeadConfig()
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                heads = BuiltinHeads(cfg)
+            digest = "provisional0"
+            self.trained = False
+        self.config = cfg
+        self.version = f"{cfg.encoder}-{PIPELINE_VERSION}-{digest}"
+        self.dim = cfg.dim
+        self.image_size = LITE_SPECS[cfg.encoder].image_size
+        self._torch = torch
+        self._heads = heads.eval().to(self.device)
+        self._image_encoder = LiteEncoder(cfg.encoder).to(self.device, encoder_dtype(self.device))
+        self._text_encoder = MiniLM().to(self.device, encoder_dtype(self.device))
+        fusion_state = {
+            k.split(".", 1)[1]: v.detach().cpu().numpy()
+            for k, v in heads.state_dict().items()
+            if k.startswith("fusion.")
+        }
+        self._fusion = LearnedFusion(fusion_state)
+
+    # -- images ---------------------------------------------------------------------------------------
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """RGB PIL image → uint8 (image_size, image_size, 3); thread-safe, numpy/Pillow only."""
+        from .preprocess import preprocess_image
+
+        return preprocess_image(image, self.image_size)
+
+    def image_features(self, batch: Sequence[np.ndarray]):  # type: ignore[no-untyped-def]
+        """Frozen backbone feature maps (B, 1280, h, w) float32 tensor on the device."""
+        from .efficientnet import to_tensor
+        from .preprocess import stack_batch
+
+        x = to_tensor(stack_batch(batch), self.device)
+        return self._image_encoder(x).float()
+
+    def encode_images(self, batch: Sequence[np.ndarray]) -> np.ndarray:
+        if len(batch) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._torch.inference_mode():
+            vec = self._heads.image(self.image_features(batch))
+        return _unit(vec.cpu().numpy())
+
+    # -- texts ----------------------------------------------------------------------------------------
+    def _text_states(self, texts: Sequence[str]):  # type: ignore[no-untyped-def]
+        ids, mask = self._text_encoder.tokenize(texts)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        return self._text_encoder(ids, mask).float(), mask
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        out = [np.zeros((0, self.dim), dtype=np.float32)]
+        with self._torch.inference_mode():
+            for i in range(0, len(texts), TEXT_BATCH):
+                states, mask = self._text_states(texts[i : i + TEXT_BATCH])
+                out.append(self._heads.text.queries(states, mask).cpu().numpy())
+        return _unit(np.concatenate(out))
+
+    def encode_photo_texts(self, texts: Sequence[str]) -> PhotoTextVectors:
+        vecs = [np.zeros((0, self.dim), dtype=np.float32)]
+        gates = [np.zeros((0,), dtype=np.float32)]
+        with self._torch.inference_mode():
+            for i in range(0, len(texts), TEXT_BATCH):
+                states, mask = self._text_states(texts[i : i + TEXT_BATCH])
+                v, g = self._heads.text.photo_texts(states, mask)
+                vecs.append(v.cpu().numpy())
+                gates.append(g.cpu().numpy())
+        return PhotoTextVectors(
+            vectors=_unit(np.concatenate(vecs)), gate=np.concatenate(gates).astype(np.float32)
+        )
+
+    @property
+    def fusion(self) -> FusionScorer:
+        return self._fusion
+
+    def close(self) -> None:
+        self._heads = None  # type: ignore[assignment]
+        self._image_encoder = None  # type: ignore[assignment]
+        self._text_encoder = None  # type: ignore[assignment]
+        if self.device.startswith("cuda"):
+            self._torch.cuda.empty_cache()
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(n, 1e-12)).astype(np.float32)
+
+
+def load_builtin(name: str = "builtin", device: str | None = None) -> BuiltinModel:
+    """Load the builtin model (``builtin`` or ``builtin:/path/to/weights.safetensors``).
+
+    Raises :class:`~.registry.ModelUnavailable` with a one-line reason for bad names or files.
+    """
+    from .registry import ModelUnavailable
+
+    try:
+        path = weights_file_for(name)
+        return BuiltinModel(name, path, device=device)
+    except (ValueError, FileNotFoundError, KeyError, RuntimeError, OSError) as exc:
+        raise ModelUnavailable(f"cannot load {name!r}: {exc}") from exc
