@@ -1,0 +1,298 @@
+"""The command line: the same core as the window, headless.
+
+Every subcommand takes ``--library DIR``. Expected failures print one line to stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from . import __version__
+from .core.types import IndexCounts, IndexProgress, SearchQuery
+
+#: subcommands that live in their own modules (desktop_search/commands/NAME.py)
+COMMAND_MODULES = ("gui", "watch", "train", "evaluate", "models")
+
+
+class CliError(Exception):
+    pass
+
+
+def add_library_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--library",
+        metavar="DIR",
+        default=None,
+        help="library folder (default: the user data folder, or $DESKTOP_SEARCH_HOME/data/library)",
+    )
+
+
+def open_library(args: argparse.Namespace, model_name: str | None = None):
+    from .core.app import PhotoLibrary
+
+    return PhotoLibrary.open(getattr(args, "library", None), model_name=model_name, device=getattr(args, "device", None))
+
+
+# -- progress ------------------------------------------------------------------------------------
+def _fmt_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def consume(events: Iterator[IndexProgress], show: bool) -> IndexProgress | None:
+    """Drain an indexing job, drawing a progress bar on a terminal; returns the last event."""
+    last = None
+    for event in events:
+        last = event
+        if not show:
+            continue
+        if event.phase == "scan":
+            line = f"Scanning… {event.done} files" if not event.total else f"Scanned {event.total} files"
+        elif event.phase == "embed" and event.total:
+            width = 28
+            filled = int(width * event.done / event.total)
+            bar = "█" * filled + "░" * (width - filled)
+            line = f"Indexing {bar} {event.done}/{event.total}  {event.rate:5.1f} photos/s  ETA {_fmt_eta(event.eta_s)}"
+        else:
+            line = event.message or event.phase
+        sys.stderr.write("\r\x1b[2K" + line)
+        sys.stderr.flush()
+    if show:
+        sys.stderr.write("\n")
+    return last
+
+
+# -- subcommands ---------------------------------------------------------------------------------
+def cmd_index(args: argparse.Namespace) -> int:
+    from .core.app import UserError
+
+    lib = open_library(args, model_name=args.model)
+    try:
+        started = time.monotonic()
+        for path in args.paths:
+            lib.add_folder(path, exclusions=args.exclude or ())
+        targets = args.paths or None
+        show = sys.stderr.isatty() and not args.quiet
+        last = consume(lib.index(targets), show)
+        counts = last.counts if last else IndexCounts()
+        seconds = round(time.monotonic() - started, 3)
+        if last is not None and last.phase == "cancelled":
+            raise UserError("indexing was cancelled")
+        if args.json:
+            print(json.dumps({**counts.as_dict(), "seconds": seconds}))
+        elif not args.quiet:
+            c = counts
+            print(
+                f"{c.added} added, {c.updated} updated, {c.moved} moved, {c.removed} removed, "
+                f"{c.unchanged} unchanged, {c.failed} failed; {c.embedded} embedded in {seconds:.1f} s"
+            )
+            if c.failed:
+                print("Run 'desktop-search status --errors' to see why files were skipped.")
+        return 0
+    finally:
+        lib.close()
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise CliError(f"not a date: {value!r} (use YYYY-MM-DD)") from exc
+
+
+def _queries(args: argparse.Namespace) -> list[str | None]:
+    queries: list[str | None] = []
+    if args.query:
+        queries.append(args.query)
+    if args.queries_file:
+        try:
+            lines = Path(args.queries_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise CliError(f"cannot read {args.queries_file}: {exc.strerror or exc}") from exc
+        queries.extend(line.strip() for line in lines if line.strip())
+    if not queries and args.image:
+        queries.append(None)
+    if not queries:
+        raise CliError("give a query, --image FILE or --queries-file FILE")
+    return queries
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    queries = _queries(args)
+    after, before = _parse_date(args.after), _parse_date(args.before)
+    for image in args.image or ():
+        if not os.path.isfile(image):
+            raise CliError(f"no such file: {image}")
+    lib = open_library(args)
+    try:
+        for text in queries:
+            query = SearchQuery(
+                text=text,
+                image_paths=tuple(args.image or ()),
+                folder=args.folder,
+                after=after,
+                before=before,
+                min_score=args.min_score,
+                limit=args.limit,
+            )
+            results = lib.search(query)
+            if args.json:
+                print(json.dumps({"query": text, "results": [{"path": r.path, "score": round(r.score, 4)} for r in results]}))
+                sys.stdout.flush()
+            else:
+                print(f"# {text or ' + '.join(args.image)}")
+                for i, r in enumerate(results, 1):
+                    print(f"{i:3d}. {r.score:6.3f}  {r.path}")
+                if not results:
+                    print("   (no photos found)")
+        if lib.model_warning:
+            print(lib.model_warning, file=sys.stderr)
+        return 0
+    finally:
+        lib.close()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    lib = open_library(args)
+    try:
+        status = lib.status()
+        if args.json:
+            print(json.dumps(status.as_dict()))
+        else:
+            print(f"Library: {lib.root}")
+            print(f"Model:   {status.model}")
+            print(f"Folders: {status.folders}")
+            print(f"Photos:  {status.photos} ({status.indexed} indexed, {status.pending} pending, {status.errors} errors)")
+        if args.errors:
+            for err in lib.errors():
+                print(f"{err.path}: {err.reason}")
+        return 0
+    finally:
+        lib.close()
+
+
+def cmd_folders(args: argparse.Namespace) -> int:
+    lib = open_library(args)
+    try:
+        if args.action == "add":
+            for path in args.paths:
+                lib.add_folder(path, exclusions=args.exclude or ())
+        elif args.action == "remove":
+            for path in args.paths:
+                lib.remove_folder(path)
+        folders = lib.folders()
+        if args.json:
+            print(json.dumps([f.__dict__ for f in folders]))
+        elif args.action == "list":
+            for f in folders:
+                excl = f"  (excluding {', '.join(f.exclusions)})" if f.exclusions else ""
+                print(f"{f.path}  {f.photos} photos, {f.pending} pending, {f.errors} errors{excl}")
+            if not folders:
+                print("No folders yet: add one with 'desktop-search folders add DIR' or 'desktop-search index DIR'.")
+        return 0
+    finally:
+        lib.close()
+
+
+# -- parser --------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="desktop-search",
+        description="Find photos in your own library by meaning. With no command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--self-test", action="store_true", help="index a few generated images and search them (packaging check)")
+    add_library_option(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("index", help="add folders to the library and bring the index up to date")
+    add_library_option(p)
+    p.add_argument("paths", nargs="*", metavar="PATH", help="folders to add and index (default: all watched folders)")
+    p.add_argument("--exclude", action="append", metavar="PATTERN", help="path or glob to leave out (repeatable)")
+    p.add_argument("--model", default=None, help="use this model for the library (default: the library's, or builtin)")
+    p.add_argument("--device", default=None, choices=("cpu", "cuda", "mps"), help="where the network runs")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the counts at the end")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="find photos by text, by example image, or both")
+    add_library_option(p)
+    p.add_argument("query", nargs="?", help="what you remember, e.g. 'kids building a sandcastle'")
+    p.add_argument("--image", action="append", metavar="FILE", help="an example photo (repeatable)")
+    p.add_argument("--queries-file", metavar="FILE", help="one text query per line; the model loads once")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--folder", metavar="DIR", help="only photos below this folder")
+    p.add_argument("--after", metavar="DATE", help="only photos taken on or after (YYYY-MM-DD)")
+    p.add_argument("--before", metavar="DATE", help="only photos taken before (YYYY-MM-DD)")
+    p.add_argument("--min-score", type=float, default=None, help="drop results scoring below this")
+    p.add_argument("--device", default=None, choices=("cpu", "cuda", "mps"))
+    p.add_argument("--json", action="store_true", help="one JSON line per query")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("status", help="how many photos are indexed, pending or failed")
+    add_library_option(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--errors", action="store_true", help="list the files that could not be indexed, with the reason")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("folders", help="list, add or remove watched folders")
+    add_library_option(p)
+    p.add_argument("action", choices=("list", "add", "remove"), nargs="?", default="list")
+    p.add_argument("paths", nargs="*", metavar="DIR")
+    p.add_argument("--exclude", action="append", metavar="PATTERN")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_folders)
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f".commands.{name}", __package__)
+        except ImportError as exc:
+            if f"commands.{name}" not in str(exc) and name not in str(exc):
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from .core.app import UserError
+    from .core.models.registry import ModelUnavailable
+
+    try:
+        if args.self_test:
+            from .selftest import run_self_test
+
+            return run_self_test()
+        if args.command is None:
+            gui = importlib.import_module(".commands.gui", __package__)
+            return int(gui.run(args))
+        return int(args.func(args))
+    except (UserError, CliError, ModelUnavailable) as exc:
+        print(f"desktop-search: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("desktop-search: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+

@@ -1,0 +1,88 @@
+"""Engine set-up: every connection gets WAL, a busy timeout and foreign keys."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.pool import QueuePool
+
+from .migrations import MIGRATIONS
+from .schema import SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseError(RuntimeError):
+    """The library database cannot be used; the message is meant for the user."""
+
+
+class NewerDatabaseError(DatabaseError):
+    pass
+
+
+def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def _user_version(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+
+
+def open_database(path: Path) -> Engine:
+    """Open (creating or migrating) the library database at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existed = path.exists() and path.stat().st_size > 0
+    engine = create_engine(
+        f"sqlite:///{path}",
+        poolclass=QueuePool,
+        pool_size=4,
+        max_overflow=8,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+    )
+    event.listen(engine, "connect", _on_connect)
+    try:
+        version = _user_version(engine)
+    except Exception as exc:  # not a database at all, or unreadable
+        engine.dispose()
+        raise DatabaseError(f"cannot read the library database {path}: {exc}") from exc
+    if version > SCHEMA_VERSION:
+        engine.dispose()
+        raise NewerDatabaseError(
+            f"the library {path} was written by a newer version of Desktop Search "
+            f"(schema {version}, this version knows up to {SCHEMA_VERSION}); please upgrade"
+        )
+    if version < SCHEMA_VERSION:
+        if existed and version > 0:
+            backup = path.with_name(f"{path.name}.v{version}-{datetime.now():%Y%m%d-%H%M%S}.bak")
+            _backup(engine, backup)
+            log.info("backed up the library to %s before migrating", backup)
+        for step in range(version, SCHEMA_VERSION):
+            with engine.begin() as conn:
+                MIGRATIONS[step](conn)
+                conn.execute(text(f"PRAGMA user_version = {step + 1}"))
+    return engine
+
+
+def _backup(engine: Engine, target: Path) -> None:
+    """A consistent copy through SQLite's online backup API (safe with WAL)."""
+    raw = engine.raw_connection()
+    try:
+        dest = sqlite3.connect(str(target))
+        try:
+            raw.driver_connection.backup(dest)  # type: ignore[union-attr]
+        finally:
+            dest.close()
+    finally:
+        raw.close()

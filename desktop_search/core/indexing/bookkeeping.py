@@ -1,0 +1,198 @@
+"""Change bookkeeping: compare what is on disk with what the library knows.
+
+Unchanged files (same path, size and mtime) cost nothing; a new path whose content hash matches a
+photo that has vanished is a move and keeps its vectors; vanished photos are removed; changed
+contents are embedded again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from ..db import Photo, PhotoStatus, Problem, Vector
+from ..library.metadata import photo_text
+from ..library.scanner import FoundFile, ScanProblem, content_hash
+from ..types import IndexCounts
+
+CHUNK = 500
+
+
+@dataclass
+class KnownPhoto:
+    id: int
+    path: str
+    folder_id: int
+    size: int
+    mtime: float
+    content_hash: str
+    caption: str | None
+
+
+@dataclass
+class Reconciliation:
+    """What a scan changed; ids of photos whose vectors must leave or be re-keyed in memory."""
+
+    counts: IndexCounts = field(default_factory=IndexCounts)
+    removed_ids: list[int] = field(default_factory=list)
+    moved_ids: list[int] = field(default_factory=list)
+    stale_ids: list[int] = field(default_factory=list)
+
+
+def load_known(engine: Engine, folder_ids: list[int] | None = None, paths: list[str] | None = None) -> list[KnownPhoto]:
+    cols = (Photo.id, Photo.path, Photo.folder_id, Photo.size, Photo.mtime, Photo.content_hash, Photo.caption)
+    out: list[KnownPhoto] = []
+    with Session(engine) as s:
+        if paths is None:
+            stmt = select(*cols)
+            if folder_ids is not None:
+                stmt = stmt.where(Photo.folder_id.in_(folder_ids))
+            out.extend(KnownPhoto(*row) for row in s.execute(stmt))
+        else:
+            for i in range(0, len(paths), CHUNK):
+                chunk = paths[i : i + CHUNK]
+                out.extend(KnownPhoto(*row) for row in s.execute(select(*cols).where(Photo.path.in_(chunk))))
+                for prefix in chunk:  # a vanished folder: everything below it
+                    if not os.path.exists(prefix):
+                        like = prefix.rstrip("/") + "/%"
+                        out.extend(KnownPhoto(*row) for row in s.execute(select(*cols).where(Photo.path.like(like))))
+    unique = {k.id: k for k in out}
+    return list(unique.values())
+
+
+def reconcile(
+    engine: Engine,
+    found: dict[str, tuple[FoundFile, int]],
+    known: list[KnownPhoto],
+    may_remove: set[int] | None,
+    checkpoint=lambda: None,
+) -> Reconciliation:
+    """Bring the photos table in line with ``found``.
+
+    ``may_remove``: folder ids whose scan completed (their vanished photos are removed); None means
+    any known photo not found and no longer on disk is removed (used for event-driven updates).
+    """
+    result = Reconciliation()
+    counts = result.counts
+    by_path = {k.path: k for k in known}
+    new_files: list[tuple[FoundFile, int]] = []
+    with Session(engine) as s:
+        pending_updates = 0
+        for path, (ff, folder_id) in found.items():
+            row = by_path.get(path)
+            if row is None:
+                new_files.append((ff, folder_id))
+                continue
+            if row.size == ff.size and row.mtime == ff.mtime:
+                counts.unchanged += 1
+                continue
+            try:
+                digest = content_hash(path, ff.size)
+            except OSError:
+                continue
+            if digest == row.content_hash:
+                s.execute(update(Photo).where(Photo.id == row.id).values(mtime=ff.mtime, size=ff.size))
+                counts.unchanged += 1
+            else:
+                s.execute(
+                    update(Photo)
+                    .where(Photo.id == row.id)
+                    .values(size=ff.size, mtime=ff.mtime, content_hash=digest, status=PhotoStatus.PENDING, error=None)
+                )
+                s.execute(delete(Vector).where(Vector.photo_id == row.id))
+                result.stale_ids.append(row.id)
+                counts.updated += 1
+            pending_updates += 1
+            if pending_updates >= CHUNK:
+                s.commit()
+                pending_updates = 0
+                checkpoint()
+        s.commit()
+
+        missing = [
+            k
+            for k in known
+            if k.path not in found
+            and (k.folder_id in may_remove if may_remove is not None else True)
+            and not os.path.exists(k.path)
+        ]
+        missing_by_hash: dict[str, list[KnownPhoto]] = defaultdict(list)
+        for k in missing:
+            missing_by_hash[k.content_hash].append(k)
+        moved: set[int] = set()
+        batch: list[dict] = []
+        for i, (ff, folder_id) in enumerate(new_files):
+            try:
+                digest = content_hash(ff.path, ff.size)
+            except OSError:
+                continue  # vanished since the walk
+            candidates = missing_by_hash.get(digest)
+            if candidates:
+                old = candidates.pop()
+                moved.add(old.id)
+                name = Path(ff.path).name
+                s.execute(
+                    update(Photo)
+                    .where(Photo.id == old.id)
+                    .values(path=ff.path, folder_id=folder_id, size=ff.size, mtime=ff.mtime, text=photo_text(old.caption, name))
+                )
+                result.moved_ids.append(old.id)
+                counts.moved += 1
+            else:
+                batch.append(
+                    dict(
+                        folder_id=folder_id,
+                        path=ff.path,
+                        size=ff.size,
+                        mtime=ff.mtime,
+                        content_hash=digest,
+                        status=PhotoStatus.PENDING,
+                        text=photo_text(None, Path(ff.path).name),
+                        updated_at=datetime.now(),
+                    )
+                )
+                counts.added += 1
+            if len(batch) >= CHUNK or (i + 1) % CHUNK == 0:
+                if batch:
+                    s.execute(insert(Photo), batch)
+                    batch = []
+                s.commit()
+                checkpoint()
+        if batch:
+            s.execute(insert(Photo), batch)
+        s.commit()
+
+        gone = [k.id for k in missing if k.id not in moved]
+        for i in range(0, len(gone), CHUNK):
+            s.execute(delete(Photo).where(Photo.id.in_(gone[i : i + CHUNK])))
+        s.commit()
+        result.removed_ids = gone
+        counts.removed = len(gone)
+    return result
+
+
+def record_problems(engine: Engine, problems: list[ScanProblem], scanned_roots: list[str]) -> int:
+    """Store scan problems (unreadable folders); forget old ones under roots scanned cleanly.
+    Returns how many are new."""
+    new = 0
+    with Session(engine) as s, s.begin():
+        reported = {p.path for p in problems}
+        for root in scanned_roots:
+            prefix = root.rstrip("/")
+            for old in s.scalars(select(Problem).where((Problem.path == prefix) | Problem.path.like(prefix + "/%"))):
+                if old.path not in reported:
+                    s.delete(old)
+        for p in problems:
+            existing = s.get(Problem, p.path)
+            if existing is None:
+                s.add(Problem(path=p.path, reason=p.reason))
+                new += 1
+            else:
+                existing.reason = p.reason
+    return new

@@ -1,0 +1,382 @@
+"""The indexing job: a Qt-free generator of :class:`IndexProgress` events.
+
+Scan → bookkeeping → embed. In the embed phase a small thread pool decodes photos (reduced-size
+JPEG decoding, EXIF orientation), reads their metadata, writes thumbnails and preprocesses them,
+while this thread runs the network on batches; each batch is committed in one transaction, so a
+process killed at any moment loses at most the batch in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine, and_, delete, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from ..cancel import CancelToken
+from ..db import Photo, PhotoStatus, Vector
+from ..library.formats import is_photo_name
+from ..library.imageio import ImageDecodeError, decode, make_thumbnail
+from ..library.metadata import photo_text, read_meta
+from ..library.scanner import FoundFile, ScanProblem, is_excluded, is_hidden, normalise, stat_file, walk
+from ..models.base import EmbeddingModel
+from ..search.matrix import VectorMatrix
+from ..types import IndexCounts, IndexProgress
+from .bookkeeping import load_known, reconcile, record_problems
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_SIZE = 256
+
+
+@dataclass(frozen=True)
+class FolderSpec:
+    id: int
+    path: str
+    exclusions: tuple[str, ...] = ()
+
+
+@dataclass
+class _Work:
+    id: int
+    path: str
+    content_hash: str
+    caption: str | None
+
+
+@dataclass
+class _Prepared:
+    id: int
+    path: str
+    array: np.ndarray | None
+    width: int = 0
+    height: int = 0
+    date_taken: datetime | None = None
+    camera: str | None = None
+    caption: str | None = None
+    text: str | None = None
+    thumbnail: str | None = None
+    mtime: float = 0.0
+    error: str | None = None
+    vanished: bool = False
+
+
+def to_blob(vec: np.ndarray) -> bytes:
+    return np.asarray(vec, np.float16).tobytes()
+
+
+def photo_timestamp(date_taken: datetime | None, mtime: float) -> float:
+    return date_taken.timestamp() if date_taken else mtime
+
+
+class Indexer:
+    def __init__(
+        self,
+        engine: Engine,
+        thumbnails_dir: Path,
+        model: Callable[[], EmbeddingModel],
+        matrix: Callable[[str], VectorMatrix | None],
+        batch_size: int = 32,
+        decode_workers: int | None = None,
+    ) -> None:
+        self.engine = engine
+        self.thumbnails_dir = thumbnails_dir
+        self._model = model
+        self._matrix = matrix
+        self.batch_size = batch_size
+        self.decode_workers = decode_workers or max(1, min(4, os.cpu_count() or 1))
+
+    # -- public ------------------------------------------------------------------------------
+    def run(
+        self,
+        folders: list[FolderSpec],
+        cancel: CancelToken | None = None,
+        only_paths: list[str] | None = None,
+    ) -> Iterator[IndexProgress]:
+        """Scan ``folders`` (or only ``only_paths`` inside them) and embed what is new."""
+        cancel = cancel or CancelToken()
+        counts = IndexCounts()
+        yield IndexProgress("scan", 0, 0, counts=counts, message="Looking for photos…")
+        found: dict[str, tuple[FoundFile, int]] = {}
+        problems: list[ScanProblem] = []
+        complete: set[int] = set()
+        if only_paths is None:
+            for folder in folders:
+                if not os.path.isdir(folder.path):
+                    problems.append(ScanProblem(folder.path, "folder is not available (moved, deleted or unmounted)"))
+                    continue
+                for i, ff in enumerate(walk(folder.path, folder.exclusions, problems)):
+                    found.setdefault(ff.path, (ff, folder.id))
+                    if i % 2000 == 1999:
+                        cancel.checkpoint()
+                        yield IndexProgress("scan", len(found), 0, current=ff.path, counts=counts)
+                complete.add(folder.id)
+            known = load_known(self.engine, [f.id for f in folders])
+            may_remove: set[int] | None = complete
+        else:
+            found = self._collect_paths(folders, only_paths, problems)
+            known = load_known(self.engine, paths=sorted({normalise(p) for p in only_paths}))
+            may_remove = None
+        cancel.checkpoint()
+        yield IndexProgress("scan", len(found), len(found), counts=counts, message="Comparing with the library…")
+        rec = reconcile(self.engine, found, known, may_remove, cancel.checkpoint)
+        counts = rec.counts
+        if only_paths is None:
+            counts.failed += record_problems(self.engine, problems, [f.path for f in folders if f.id in complete])
+        matrix = self._matrix_for_current()
+        if matrix is not None:
+            matrix.remove(rec.removed_ids + rec.stale_ids)
+            if rec.moved_ids:
+                self._refresh_dates(matrix, rec.moved_ids)
+        yield IndexProgress("scan", len(found), len(found), counts=counts)
+        yield from self._embed([f.id for f in folders], counts, cancel)
+
+    # -- scanning helpers --------------------------------------------------------------------
+    def _collect_paths(
+        self, folders: list[FolderSpec], paths: list[str], problems: list[ScanProblem]
+    ) -> dict[str, tuple[FoundFile, int]]:
+        found: dict[str, tuple[FoundFile, int]] = {}
+        for raw in paths:
+            path = normalise(raw)
+            folder = _owner(folders, path)
+            if folder is None:
+                continue
+            if os.path.isdir(path):
+                for ff in walk(path, folder.exclusions, problems):
+                    found.setdefault(ff.path, (ff, folder.id))
+                continue
+            ff = stat_file(path)
+            if ff is None:
+                continue
+            if is_photo_name(ff.path) and not is_excluded(ff.path, folder.exclusions):
+                found[ff.path] = (ff, folder.id)
+        return found
+
+    def _matrix_for_current(self) -> VectorMatrix | None:
+        try:
+            return self._matrix(self._model().key)
+        except Exception:
+            return None
+
+    def _refresh_dates(self, matrix: VectorMatrix, ids: list[int]) -> None:
+        with Session(self.engine) as s:
+            rows = s.execute(select(Photo.id, Photo.date_taken, Photo.mtime).where(Photo.id.in_(ids))).all()
+        matrix.set_dates([r[0] for r in rows], [photo_timestamp(r[1], r[2]) for r in rows])
+
+    # -- embedding ---------------------------------------------------------------------------
+    def _embed(self, folder_ids: list[int], counts: IndexCounts, cancel: CancelToken) -> Iterator[IndexProgress]:
+        model = self._model()
+        key = model.key
+        need_image, need_text = self._todo(folder_ids, key)
+        if not need_image and not need_text:
+            yield IndexProgress("done", 0, 0, counts=counts, message="Up to date")
+            return
+        matrix = self._matrix(key)
+        if need_text:
+            self._refresh_texts(model, need_text, matrix)
+        total = len(need_image)
+        start = time.monotonic()
+        done = 0
+        yield IndexProgress("embed", 0, total, counts=counts, message=f"Indexing {total} photos…")
+        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
+            window: deque[Future[_Prepared]] = deque()
+            todo = iter(need_image)
+            batch: list[_Prepared] = []
+            exhausted = False
+            min_side = max(model.image_size, THUMBNAIL_SIZE)
+            while True:
+                while not exhausted and len(window) < self.batch_size * 3:
+                    item = next(todo, None)
+                    if item is None:
+                        exhausted = True
+                        break
+                    window.append(pool.submit(self._prepare, model, item, min_side))
+                if not window:
+                    break
+                batch.append(window.popleft().result())
+                if len(batch) >= self.batch_size or (exhausted and not window):
+                    try:
+                        cancel.checkpoint()
+                    except BaseException:
+                        for fut in window:
+                            fut.cancel()
+                        raise
+                    self._store(model, batch, matrix, counts)
+                    done += len(batch)
+                    elapsed = time.monotonic() - start
+                    rate = done / elapsed if elapsed > 0 else 0.0
+                    eta = (total - done) / rate if rate > 0 else None
+                    yield IndexProgress("embed", done, total, current=batch[-1].path, rate=rate, eta_s=eta, counts=counts)
+                    batch = []
+        elapsed = time.monotonic() - start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        yield IndexProgress("done", done, total, rate=rate, eta_s=0.0, counts=counts, message="Up to date")
+
+    def _todo(self, folder_ids: list[int], key: str) -> tuple[list[_Work], list[tuple[int, str | None]]]:
+        """Photos that need the network (image and text), and photos whose text alone changed."""
+        with Session(self.engine) as s:
+            rows = s.execute(
+                select(Photo.id, Photo.path, Photo.content_hash, Photo.caption, Photo.status, Photo.text, Vector.photo_id, Vector.text_source)
+                .outerjoin(Vector, and_(Vector.photo_id == Photo.id, Vector.model == key))
+                .where(
+                    Photo.folder_id.in_(folder_ids),
+                    or_(
+                        Photo.status == PhotoStatus.PENDING,
+                        and_(Photo.status == PhotoStatus.INDEXED, Vector.photo_id.is_(None)),
+                        and_(Photo.status == PhotoStatus.INDEXED, Vector.text_source.is_not(Photo.text)),
+                    ),
+                )
+                .order_by(Photo.path)
+            ).all()
+        need_image = [_Work(r[0], r[1], r[2], r[3]) for r in rows if r[4] == PhotoStatus.PENDING or r[6] is None]
+        need_text = [(r[0], r[5]) for r in rows if r[4] == PhotoStatus.INDEXED and r[6] is not None]
+        return need_image, need_text
+
+    def _prepare(self, model: EmbeddingModel, work: _Work, min_side: int) -> _Prepared:
+        """Runs in a decode thread: never raises."""
+        path = Path(work.path)
+        try:
+            decoded = decode(path, min_side=min_side)
+            is_jpeg_or_tiff = path.suffix.lower() in (".jpg", ".jpeg", ".jpe", ".tif", ".tiff")
+            meta = read_meta(path, decoded.exif, decoded.info, is_jpeg_or_tiff)
+            thumb = self.thumbnails_dir / work.content_hash[:2] / f"{work.content_hash}.jpg"
+            if not thumb.exists():
+                make_thumbnail(decoded.image, thumb, THUMBNAIL_SIZE)
+            array = model.preprocess(decoded.image)
+            mtime = path.stat().st_mtime
+        except ImageDecodeError as exc:
+            return _Prepared(work.id, work.path, None, error=str(exc), vanished=not path.exists())
+        except Exception as exc:  # a bug or an exotic file must not stop the run
+            log.warning("failed to read %s: %r", path, exc)
+            return _Prepared(work.id, work.path, None, error=f"unreadable: {exc}", vanished=not path.exists())
+        caption = meta.caption
+        return _Prepared(
+            work.id,
+            work.path,
+            array,
+            width=decoded.width,
+            height=decoded.height,
+            date_taken=meta.date_taken,
+            camera=meta.camera,
+            caption=caption,
+            text=photo_text(caption, path.name),
+            thumbnail=str(thumb),
+            mtime=mtime,
+        )
+
+    def _store(self, model: EmbeddingModel, batch: list[_Prepared], matrix: VectorMatrix | None, counts: IndexCounts) -> None:
+        ok = [p for p in batch if p.array is not None]
+        image_vecs = model.encode_images([p.array for p in ok]) if ok else np.zeros((0, model.dim), np.float32)
+        texted = [p for p in ok if p.text]
+        text_vecs: dict[int, tuple[np.ndarray, float]] = {}
+        if texted:
+            ptv = model.encode_photo_texts([p.text or "" for p in texted])
+            for p, vec, gate in zip(texted, ptv.vectors, ptv.gate, strict=True):
+                text_vecs[p.id] = (vec, float(gate))
+        vanished = [p.id for p in batch if p.array is None and p.vanished]
+        failed = [p for p in batch if p.array is None and not p.vanished]
+        with Session(self.engine) as s, s.begin():
+            for p in ok:
+                s.execute(
+                    update(Photo)
+                    .where(Photo.id == p.id)
+                    .values(
+                        width=p.width,
+                        height=p.height,
+                        date_taken=p.date_taken,
+                        camera=p.camera,
+                        caption=p.caption,
+                        text=p.text,
+                        thumbnail=p.thumbnail,
+                        status=PhotoStatus.INDEXED,
+                        error=None,
+                    )
+                )
+            if ok:
+                rows = []
+                for p, vec in zip(ok, image_vecs, strict=True):
+                    tv = text_vecs.get(p.id)
+                    rows.append(
+                        dict(
+                            photo_id=p.id,
+                            model=model.key,
+                            image=to_blob(vec),
+                            text_vec=to_blob(tv[0]) if tv else None,
+                            text_gate=tv[1] if tv else None,
+                            text_source=p.text,
+                        )
+                    )
+                stmt = sqlite_insert(Vector).values(rows)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[Vector.photo_id, Vector.model],
+                    set_={c: stmt.excluded[c] for c in ("image", "text_vec", "text_gate", "text_source")},
+                )
+                s.execute(stmt)
+            for p in failed:
+                s.execute(update(Photo).where(Photo.id == p.id).values(status=PhotoStatus.ERROR, error=p.error))
+            if vanished:
+                s.execute(delete(Photo).where(Photo.id.in_(vanished)))
+        counts.embedded += len(ok)
+        counts.failed += len(failed)
+        counts.removed += len(vanished)
+        for p in failed:
+            log.info("skipped a photo: %s", p.error)
+        if matrix is not None:
+            if ok:
+                matrix.upsert(
+                    [p.id for p in ok],
+                    image_vecs,
+                    [text_vecs[p.id][0] if p.id in text_vecs else None for p in ok],
+                    [text_vecs[p.id][1] if p.id in text_vecs else None for p in ok],
+                    [photo_timestamp(p.date_taken, p.mtime) for p in ok],
+                )
+            if vanished:
+                matrix.remove(vanished)
+
+    def _refresh_texts(self, model: EmbeddingModel, items: list[tuple[int, str | None]], matrix: VectorMatrix | None) -> None:
+        """Re-embed only the text of photos whose caption or file name changed."""
+        for i in range(0, len(items), 256):
+            chunk = items[i : i + 256]
+            with_text = [(pid, t) for pid, t in chunk if t]
+            vecs: dict[int, tuple[np.ndarray, float]] = {}
+            if with_text:
+                ptv = model.encode_photo_texts([t for _, t in with_text])
+                vecs = {pid: (v, float(g)) for (pid, _), v, g in zip(with_text, ptv.vectors, ptv.gate, strict=True)}
+            with Session(self.engine) as s, s.begin():
+                for pid, t in chunk:
+                    tv = vecs.get(pid)
+                    s.execute(
+                        update(Vector)
+                        .where(Vector.photo_id == pid, Vector.model == model.key)
+                        .values(text_vec=to_blob(tv[0]) if tv else None, text_gate=tv[1] if tv else None, text_source=t)
+                    )
+            if matrix is not None:
+                matrix.set_texts([pid for pid, _ in chunk], [vecs[p][0] if p in vecs else None for p, _ in chunk],
+                                 [vecs[p][1] if p in vecs else None for p, _ in chunk])
+
+
+def _owner(folders: list[FolderSpec], path: str) -> FolderSpec | None:
+    """The watched folder a path belongs to (the deepest one), unless hidden or excluded."""
+    best = None
+    for f in folders:
+        root = f.path.rstrip("/")
+        if path == root or path.startswith(root + "/"):
+            if best is None or len(root) > len(best.path):
+                best = f
+    if best is None:
+        return None
+    rel = path[len(best.path.rstrip("/")) + 1 :]
+    if any(is_hidden(part) for part in rel.split("/")[:-1]) or rel.startswith("."):
+        return None
+    return best
+

@@ -1,0 +1,1 @@
+"""Photo library on disk: scanning, decoding, metadata and captions, change bookkeeping, watching."""

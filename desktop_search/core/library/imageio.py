@@ -1,0 +1,109 @@
+"""Defensive image decoding: reduced-size JPEG decoding, EXIF orientation, odd modes, bombs."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps
+
+from .formats import heif_available
+
+#: photos larger than this are refused (Pillow raises DecompressionBombError beyond it)
+MAX_PIXELS = 250_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # Pillow errors at twice this value
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class ImageDecodeError(Exception):
+    """A file that cannot be used as a photo; the message is the reason shown to the user."""
+
+
+@dataclass
+class Decoded:
+    """A decoded photo, oriented and in RGB, possibly reduced in size for speed."""
+
+    image: Image.Image
+    #: full-resolution size of the file (after orientation)
+    width: int
+    height: int
+    exif: Image.Exif | None
+    info: dict
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float32)
+        hi = float(arr.max()) or 1.0
+        scale = 255.0 / (65535.0 if hi > 255 else 255.0)
+        return Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if im.mode == "F":
+        arr = np.asarray(im, dtype=np.float32)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / ((hi - lo) or 1.0) * 255.0
+        return Image.fromarray(arr.astype(np.uint8), "L").convert("RGB")
+    if im.mode == "P" or im.mode in ("LA", "RGBA", "PA") or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def decode(path: str | Path, min_side: int = 256) -> Decoded:
+    """Open a photo and return it oriented, in RGB, at least ``min_side`` on its shorter side
+    where the file is that large (JPEGs are decoded at reduced size with ``draft``)."""
+    if Path(path).suffix.lower() in (".heic", ".heif"):
+        heif_available()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
+            try:
+                full_w, full_h = im.size
+                if full_w * full_h > MAX_PIXELS:
+                    raise ImageDecodeError(f"image too large ({full_w}x{full_h} pixels)")
+                exif = im.getexif()
+                info = dict(im.info)
+                if im.format == "JPEG" and min(full_w, full_h) > 2 * min_side:
+                    scale = min(full_w, full_h) / min_side
+                    im.draft("RGB", (max(1, int(full_w / scale)), max(1, int(full_h / scale))))
+                im.seek(0)  # first frame of animations
+                im.load()
+                oriented = ImageOps.exif_transpose(im) or im
+                rgb = _to_rgb(oriented)
+                if rgb is im:
+                    rgb = im.copy()
+            finally:
+                im.close()
+    except ImageDecodeError:
+        raise
+    except FileNotFoundError as exc:
+        raise ImageDecodeError("file disappeared while indexing") from exc
+    except PermissionError as exc:
+        raise ImageDecodeError("permission denied") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(f"image too large (decompression bomb guard): {exc}") from exc
+    except Image.UnidentifiedImageError as exc:
+        size = Path(path).stat().st_size if Path(path).exists() else -1
+        reason = "empty file" if size == 0 else "not an image, or a format that is not supported"
+        raise ImageDecodeError(reason) from exc
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+        raise ImageDecodeError(f"damaged or truncated image ({exc})") from exc
+    orientation = exif.get(0x0112, 1) if exif else 1
+    if orientation in (5, 6, 7, 8):
+        full_w, full_h = full_h, full_w
+    return Decoded(rgb, full_w, full_h, exif, info)
+
+
+def make_thumbnail(image: Image.Image, target: Path, size: int = 256) -> None:
+    """Write a JPEG thumbnail (longest side ``size``) atomically."""
+    thumb = image.copy()
+    thumb.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    thumb.save(tmp, "JPEG", quality=85)
+    tmp.replace(target)

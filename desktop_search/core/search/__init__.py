@@ -1,0 +1,1 @@
+"""Search: the in-memory vector matrix and fused ranking."""

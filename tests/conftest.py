@@ -1,0 +1,35 @@
+"""Shared fixtures: every test gets its own DESKTOP_SEARCH_HOME, and Qt runs offscreen."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import tests.fakes  # noqa: E402,F401  (registers the "tiny" model)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def flickr8k_dir() -> Path:
+    return Path(os.environ.get("FLICKR8K_DIR", REPO.parent / "shared" / "data" / "flickr8k"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("DESKTOP_SEARCH_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def flickr8k() -> Path:
+    root = flickr8k_dir()
+    if not (root / "captions.csv").exists():
+        pytest.skip(f"Flickr8k not found at {root} (set FLICKR8K_DIR)")
+    return root
