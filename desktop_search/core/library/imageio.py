@@ -40,12 +40,12 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         arr = np.asarray(im, dtype=np.float32)
         hi = float(arr.max()) or 1.0
         scale = 255.0 / (65535.0 if hi > 255 else 255.0)
-        return Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8), "L").convert("RGB")
+        return Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8)).convert("RGB")
     if im.mode == "F":
         arr = np.asarray(im, dtype=np.float32)
         lo, hi = float(arr.min()), float(arr.max())
         arr = (arr - lo) / ((hi - lo) or 1.0) * 255.0
-        return Image.fromarray(arr.astype(np.uint8), "L").convert("RGB")
+        return Image.fromarray(arr.astype(np.uint8)).convert("RGB")
     if im.mode == "P" or im.mode in ("LA", "RGBA", "PA") or "transparency" in im.info:
         rgba = im.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

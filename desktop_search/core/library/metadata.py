@@ -32,6 +32,7 @@ CAMERA_TOKENS = frozenset(
     ["img", "image", "dsc", "dscn", "dscf", "dcim", "pict", "pic", "pxl", "mvimg", "vid", "video", "pano", "gopr", "gp", "dji", "sam", "wp", "photo", "screenshot", "scan", "jpg", "jpeg", "png", "heic", "edit", "edited", "copy", "final", "raw", "cimg", "imgp", "p", "mg", "sdc", "dcp", "dc", "hdr", "burst", "cover", "portrait", "bokeh", "lrg", "orig", "original", "large", "small", "thumb", "resized", "untitled", "new", "file"]
 )
 _HEXLIKE = re.compile(r"^[a-f]{6,}$")
+_HASHLIKE = re.compile(r"^(?=.*\d)(?=.*[a-fA-F])[0-9a-fA-F]{6,}$")
 _SPLIT = re.compile(r"[^A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _VOWELS = set("aeiouyàáâäãåæèéêëìíîïòóôöõøùúûüœ")
@@ -47,6 +48,8 @@ class PhotoMeta:
 def filename_words(name: str) -> str | None:
     """The words a file name carries, or None for camera-style names and hashes."""
     stem = Path(name).stem
+    # drop hash-like runs of hex digits ("693b08cb0e", "d41d8cd98f00b204...") before splitting
+    stem = " ".join(t for t in re.split(r"[^0-9A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF]+", stem) if not _HASHLIKE.match(t))
     words: list[str] = []
     for part in _SPLIT.split(_CAMEL.sub(" ", stem)):
         for token in part.split():

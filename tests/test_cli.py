@@ -1,0 +1,142 @@
+"""The command line as scripts and users drive it: JSON output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from desktop_search.cli import main
+from tests.fakes import solid_image
+from tests.test_indexing import make_photos
+
+REPO = Path(__file__).resolve().parent.parent
+# Runs the real CLI in a subprocess with the tiny test model registered.
+CLI_WITH_TINY = "import sys, tests.fakes; from desktop_search.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", CLI_WITH_TINY, *args], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_index_search_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photos = tmp_path / "photos"
+    make_photos(photos, 2)
+    lib = str(tmp_path / "lib")
+    assert main(["index", "--library", lib, "--model", "tiny", str(photos), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"added", "updated", "moved", "removed", "unchanged", "failed", "embedded", "seconds"}
+    assert out["added"] == 8 and out["embedded"] == 8
+
+    assert main(["status", "--library", lib, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status == {"photos": 8, "indexed": 8, "pending": 0, "errors": 0, "model": "tiny", "folders": 1}
+
+    queries = tmp_path / "queries.txt"
+    queries.write_text("red\nblue\n")
+    assert main(["search", "--library", lib, "--queries-file", str(queries), "--limit", "2", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["query"] for line in lines] == ["red", "blue"]
+    assert all(Path(r["path"]).name.startswith("IMG_R") for r in lines[0]["results"])
+    assert all(Path(r["path"]).name.startswith("IMG_B") for r in lines[1]["results"])
+
+    example = tmp_path / "example.png"
+    solid_image(example, (20, 200, 30))
+    assert main(["search", "--library", lib, "--image", str(example), "--limit", "2", "--json"]) == 0
+    hit = json.loads(capsys.readouterr().out)
+    assert all(Path(r["path"]).name.startswith("IMG_G") for r in hit["results"])
+
+    assert main(["folders", "list", "--library", lib, "--json"]) == 0
+    folders = json.loads(capsys.readouterr().out)
+    assert folders[0]["path"] == photos.as_posix() and folders[0]["photos"] == 8
+
+
+def test_filters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    make_photos(a, 1)
+    make_photos(b, 1)
+    old = b / "IMG_R000.jpg"
+    os.utime(old, (946684800, 946684800))  # 2000-01-01: no EXIF date, so the file date counts
+    lib = str(tmp_path / "lib")
+    assert main(["index", "--library", lib, "--model", "tiny", str(a), str(b), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["search", "red", "--library", lib, "--folder", str(b), "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert results and all(r["path"].startswith(b.as_posix() + "/") for r in results)
+    assert main(["search", "red", "--library", lib, "--before", "2001-01-01", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert [Path(r["path"]) for r in results] == [old]
+    assert main(["search", "red", "--library", lib, "--after", "2001-01-01", "--min-score", "0.9", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert [Path(r["path"]).name for r in results] == ["IMG_R000.jpg"]  # only a's red one
+
+
+def test_user_errors_are_one_line(tmp_path: Path) -> None:
+    missing = cli("index", "--library", str(tmp_path / "lib"), str(tmp_path / "nope"))
+    assert missing.returncode == 1
+    assert missing.stderr.strip().count("\n") == 0 and "not a folder" in missing.stderr
+    bad_lib = tmp_path / "badlib"
+    bad_lib.mkdir()
+    (bad_lib / "library.db").write_text("not a database at all " * 100)
+    broken = cli("status", "--library", str(bad_lib))
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr
+    assert "cannot read the library database" in broken.stderr
+
+
+def test_newer_database_is_refused(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    assert cli("status", "--library", str(lib)).returncode == 0
+    conn = sqlite3.connect(lib / "library.db")
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    result = cli("status", "--library", str(lib))
+    assert result.returncode == 1 and "newer version" in result.stderr
+
+
+@pytest.mark.timeout(300)
+def test_kill_9_during_index_then_resume(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(600):
+        solid_image(photos / f"IMG_{i:04d}.png", ((i * 37) % 256, (i * 91) % 256, (i * 53) % 256), size=(96, 72))
+    lib = tmp_path / "lib"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI_WITH_TINY, "index", "--library", str(lib), "--model", "tiny", str(photos)],
+        cwd=REPO,
+    )
+    db = lib / "library.db"
+    deadline = time.monotonic() + 120
+    indexed = 0
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if db.exists():
+            try:
+                conn = sqlite3.connect(db, timeout=1)
+                indexed = conn.execute("SELECT count(*) FROM photos WHERE status='indexed'").fetchone()[0]
+                conn.close()
+            except sqlite3.Error:
+                continue
+            if indexed >= 64:
+                break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 0 < indexed < 600, "the kill must land in the middle of the run"
+    again = cli("index", "--library", str(lib), "--json")
+    assert again.returncode == 0, again.stderr
+    counts = json.loads(again.stdout)
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT count(*), count(DISTINCT path) FROM photos").fetchone() == (600, 600)
+    assert conn.execute("SELECT count(*) FROM photos WHERE status='indexed'").fetchone()[0] == 600
+    assert conn.execute("SELECT count(*) FROM vectors").fetchone()[0] == 600
+    conn.close()
+    assert counts["embedded"] <= 600 - indexed + 32
