@@ -90,3 +90,14 @@ def solid_image(path, rgb: tuple[int, int, int], size=(64, 48), fmt: str | None 
     rng = np.random.default_rng(abs(hash((str(path), rgb))) % (2**32))
     arr = np.clip(np.array(rgb, np.float32) + rng.normal(0, 4, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
     Image.fromarray(arr).save(path, format=fmt)
+
+
+class TinyModelV2(TinyModel):
+    """The same idea under another name: stands for "the user switched models"."""
+
+    name = "tiny2"
+    version = "1"
+
+
+_SHARED_V2 = TinyModelV2()
+register_model("tiny2", lambda name, device: _SHARED_V2)

@@ -53,9 +53,9 @@ class PhotoLibrary:
             raise UserError(str(exc)) from exc
         self.thumbnails_dir = root / "thumbnails"
         self.device = device
-        if model_name:
-            self._set_meta("model", model_name)
         self.model_name = self._get_meta("model") or DEFAULT_MODEL
+        if model_name:
+            self.set_model(model_name)
         self.model_warning: str | None = None
         self._models: dict[str, EmbeddingModel] = {}
         self._model_lock = threading.Lock()
@@ -197,11 +197,14 @@ class PhotoLibrary:
     def set_model(self, name: str) -> None:
         """Choose the library's model; the next index run re-embeds in the background while the
         old vectors keep answering until the new ones are complete."""
-        if name != self.model_name:
-            active = self._search_model_name()
-            self._set_meta("active_model", active)
-            self._set_meta("model", name)
-            self.model_name = name
+        if name == self.model_name and self._get_meta("model") == name:
+            return
+        with Session(self.engine) as s:
+            has_vectors = s.scalar(select(Vector.photo_id).limit(1)) is not None
+        if has_vectors and name != self.model_name and not self._get_meta("active_model"):
+            self._set_meta("active_model", self.model_name)
+        self._set_meta("model", name)
+        self.model_name = name
 
     def _matrix(self, key: str) -> VectorMatrix:
         with self._matrix_lock:
