@@ -1,0 +1,131 @@
+"""``desktop-search watch``: keep the index current in the foreground until Ctrl+C.
+
+Starts watching first (so nothing that happens meanwhile is missed), then runs a reconciling index
+of every folder (changes made while nothing was watching), then applies each coalesced batch of
+changes as it comes, printing one line per batch. Folders where native watching is unavailable
+(network filesystems, the inotify watch limit) are rescanned periodically instead; a line says so.
+
+The watcher's thread only queues batches; this (main) thread is the library's single writer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import sys
+import time
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "watch",
+        help="keep the index up to date as photos change, until Ctrl+C",
+        description="Watch the library's folders and index created, changed, moved and deleted photos "
+        "as they happen. Runs in the foreground until interrupted (Ctrl+C).",
+    )
+    parser.add_argument("--library", metavar="DIR", default=None, help="library folder (default: the user's)")
+    parser.add_argument(
+        "--quiet-period",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="apply a burst of changes once the folders have been quiet this long (default 1 s)",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="rescan interval for folders that cannot be watched natively (default 30 s)",
+    )
+    parser.add_argument(
+        "--no-initial-scan", action="store_true", help="skip the reconciling scan at start-up"
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _stamp() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+def _summary(counts: Any) -> str:
+    parts = [
+        f"{n} {word}"
+        for n, word in (
+            (counts.added, "added"),
+            (counts.updated, "updated"),
+            (counts.moved, "moved"),
+            (counts.removed, "removed"),
+            (counts.failed, "failed"),
+        )
+        if n
+    ]
+    return ", ".join(parts) if parts else "nothing to do"
+
+
+def run(args: argparse.Namespace) -> int:
+    from desktop_search.core.app import PhotoLibrary, UserError
+    from desktop_search.core.library.watcher import ChangeBatch, FolderWatcher
+    from desktop_search.core.types import IndexProgress
+
+    lib = PhotoLibrary.open(getattr(args, "library", None))
+    watcher: FolderWatcher | None = None
+    out = sys.stdout
+
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    def drain(events: Any) -> IndexProgress | None:
+        last = None
+        for event in events:
+            last = event
+        return last
+
+    try:
+        folders = [f.path for f in lib.folders()]
+        if not folders:
+            raise UserError("no folders to watch; add one with 'desktop-search folders add DIR'")
+        batches: queue.SimpleQueue[ChangeBatch] = queue.SimpleQueue()
+        watcher = FolderWatcher(
+            batches.put,
+            quiet_s=args.quiet_period,
+            poll_interval_s=args.poll_interval,
+            on_status=lambda message: say(f"{_stamp()}  {message}"),
+            ignore=[str(lib.root)],
+        )
+        watcher.start(folders)
+        watcher.wait_ready(60)
+        if not args.no_initial_scan:
+            say(f"{_stamp()}  Checking for changes made while nothing was watching…")
+            last = drain(lib.index())
+            if last is not None:
+                say(f"{_stamp()}  Up to date: {_summary(last.counts)}")
+        say(f"{_stamp()}  Watching {len(folders)} folder{'s' if len(folders) != 1 else ''}; press Ctrl+C to stop.")
+        next_folder_check = time.monotonic() + 30.0
+        while True:
+            try:
+                batch = batches.get(timeout=0.5)
+            except queue.Empty:
+                if time.monotonic() >= next_folder_check:  # folders added or removed meanwhile
+                    next_folder_check = time.monotonic() + 30.0
+                    current = [f.path for f in lib.folders()]
+                    if sorted(current) != sorted(folders):
+                        folders = current
+                        watcher.set_folders(folders)
+                continue
+            try:
+                last = drain(lib.apply_changes(batch.paths))
+            except UserError as exc:
+                say(f"{_stamp()}  {len(batch)} changed path{'s' if len(batch) != 1 else ''}: {exc}")
+                continue
+            summary = _summary(last.counts) if last is not None else "nothing to do"
+            say(f"{_stamp()}  {len(batch)} changed path{'s' if len(batch) != 1 else ''}: {summary}")
+    except KeyboardInterrupt:
+        say(f"{_stamp()}  Stopped.")
+        return 0
+    finally:
+        if watcher is not None:
+            watcher.stop()
+        lib.close()

@@ -1,0 +1,145 @@
+"""Start the window: ``run_gui(options) -> exit code``.
+
+Start-up order matters for how fast the window appears: Qt and the window first (no torch, no
+SQLAlchemy on this path), then, once the event loop runs, the library opens on a worker thread and
+the model loads on another (``lib.load_model()`` imports torch there). A query given on the command
+line, or typed before the model is ready, runs as soon as it is.
+
+``screenshot`` mode waits until the library is open, the query's results are in the grid and every
+visible thumbnail is decoded, saves the window as PNG and exits: the documentation's screenshots
+and a smoke test use it, under ``QT_QPA_PLATFORM=offscreen`` or Xvfb.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from desktop_search import APP_ID, APP_NAME, __version__
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GuiOptions:
+    library: Path | None = None
+    query: str | None = None
+    examples: Sequence[str] = field(default_factory=tuple)
+    screenshot: Path | None = None
+    model: str | None = None
+    #: window size for screenshots, e.g. (1280, 800)
+    size: tuple[int, int] | None = None
+    #: give up (exit code 1) when the screenshot is not ready after this many seconds
+    timeout_s: float = 180.0
+    watch: bool | None = None
+
+
+def _application(argv: Sequence[str] | None):
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(list(argv) if argv else [sys.argv[0] if sys.argv else APP_ID])
+    app.setApplicationName(APP_ID)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setOrganizationName(APP_ID)
+    app.setDesktopFileName(APP_ID)  # matches resources/desktop-search.desktop (Wayland app id)
+    return app
+
+
+def run_gui(options: GuiOptions | None = None, argv: Sequence[str] | None = None) -> int:
+    """Open the main window and run the event loop; returns the exit code."""
+    options = options or GuiOptions()
+    app = _application(argv)
+
+    from .icons import app_icon
+    from .main_window import MainWindow
+
+    app.setWindowIcon(app_icon())
+    window = MainWindow(library=options.library, model_name=options.model, watch=options.watch)
+    if options.size:
+        window.resize(*options.size)
+    # a blocking join as a last resort if the application quits without closing the window
+    app.aboutToQuit.connect(lambda: window.shutdown_now(timeout_s=60))
+    window.show()
+
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(0, lambda: window.start(options.query, tuple(options.examples)))
+    outcome = {"code": 0}
+    if options.screenshot is not None:
+        _arm_screenshot(window, options, outcome)
+    code = app.exec()
+    return outcome["code"] if options.screenshot is not None else int(code)
+
+
+def _arm_screenshot(window, options: GuiOptions, outcome: dict[str, int]) -> None:
+    """Poll until the window shows what was asked for, then save it and quit."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from .main_window import Page
+
+    started = time.monotonic()
+    state = {"settled_at": None}
+    timer = QTimer(window)
+    timer.setInterval(100)
+
+    def ready() -> bool:
+        c = window.controller
+        if c.lib is None or window.stack.currentIndex() == Page.LOADING:
+            return False
+        wants_results = bool(options.query or options.examples)
+        if wants_results:
+            if not c.model_ready or c.search_pending or window._shown_query is None:
+                return False
+            if window.stack.currentIndex() not in (Page.RESULTS, Page.NO_RESULTS):
+                return False
+        window.view.viewport().repaint()  # paints the visible cells, which requests their thumbnails
+        return window.visible_thumbnails_loaded() and window.loader.pending_count() == 0
+
+    def tick() -> None:
+        if ready():
+            # one more round so the decoded thumbnails are painted
+            if state["settled_at"] is None:
+                state["settled_at"] = time.monotonic()
+                return
+            timer.stop()
+            path = Path(options.screenshot)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            window.repaint()
+            if window.grab().save(str(path), "PNG"):
+                print(f"Saved {path}")
+            else:
+                print(f"desktop-search: cannot write {path}", file=sys.stderr)
+                outcome["code"] = 1
+            window.close()
+            _quit_when_closed(window)
+        elif time.monotonic() - started > options.timeout_s:
+            timer.stop()
+            print("desktop-search: the window was not ready for a screenshot in time", file=sys.stderr)
+            outcome["code"] = 1
+            window.close()
+            _quit_when_closed(window)
+        else:
+            state["settled_at"] = None
+
+    def _quit_when_closed(win) -> None:
+        def check() -> None:
+            if win.closed:
+                QApplication.instance().quit()
+            else:
+                QTimer.singleShot(50, check)
+
+        check()
+
+    timer.timeout.connect(tick)
+    timer.start()

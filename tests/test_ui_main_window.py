@@ -1,0 +1,286 @@
+"""The main window end to end, offscreen, on real libraries indexed with the tiny colour model."""
+# ruff: noqa: F811  (pytest fixtures imported from tests.ui_support are parameters here)
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QImage
+from PySide6.QtWidgets import QApplication
+
+from desktop_search.ui import desktop
+from desktop_search.ui.main_window import MainWindow, Page
+from tests.fakes import solid_image
+from tests.ui_support import index_library, make_photos, make_window  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    photos = tmp_path / "photos"
+    make_photos(photos, n_each=4)
+    root = tmp_path / "lib"
+    index_library(root, photos)
+    return root
+
+
+def ready_window(qtbot, make_window, library: Path, **kwargs) -> MainWindow:
+    window = make_window(library, **kwargs)
+    qtbot.waitUntil(lambda: window.controller.model_ready, timeout=15000)
+    qtbot.waitUntil(lambda: not window.controller.busy(), timeout=15000)  # start-up reconcile
+    return window
+
+
+def colours_of(window: MainWindow) -> list[str]:
+    return [os.path.basename(r.path).split("_")[0] for r in window.model.results()]
+
+
+def search(qtbot, window: MainWindow, text: str) -> None:
+    with qtbot.waitSignal(window.results_shown, timeout=10000):
+        window.search_field.setText(text)
+
+
+def test_typing_searches_after_a_pause_and_results_come_in_order(qtbot, make_window, library) -> None:
+    window = ready_window(qtbot, make_window, library)
+    assert window.stack.currentIndex() == Page.HINT
+    window.search_field.setFocus()
+    with qtbot.waitSignal(window.results_shown, timeout=10000):
+        qtbot.keyClicks(window.search_field, "red")
+    assert window.stack.currentIndex() == Page.RESULTS
+    scores = [r.score for r in window.model.results()]
+    assert scores == sorted(scores, reverse=True)
+    assert colours_of(window)[:4] == ["red"] * 4
+    # Enter runs the search at once and moves to the grid
+    window.search_field.setFocus()
+    window.search_field.setText("blue")
+    with qtbot.waitSignal(window.results_shown, timeout=3000):
+        qtbot.keyClick(window.search_field, Qt.Key.Key_Return)
+    assert colours_of(window)[:4] == ["blue"] * 4
+
+
+def test_debounce_runs_one_search_for_a_burst_of_typing(qtbot, make_window, library) -> None:
+    window = ready_window(qtbot, make_window, library)
+    calls = []
+    original = window.controller.search
+    window.controller.search = lambda q: (calls.append(q.text), original(q))[1]
+    window.search_field.setFocus()
+    with qtbot.waitSignal(window.results_shown, timeout=5000):
+        qtbot.keyClicks(window.search_field, "green")
+    assert calls == ["green"]
+
+
+def drop_file(window: MainWindow, path: Path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    pos = QPointF(window.width() / 2, window.height() / 2)
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    assert window.overlay.isVisible()
+    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, drop)
+    assert drop.isAccepted()
+
+
+def test_dropping_an_image_finds_similar_photos_and_the_chip_combines_with_text(
+    qtbot, make_window, library, tmp_path
+) -> None:
+    window = ready_window(qtbot, make_window, library)
+    example = tmp_path / "example.png"
+    solid_image(example, (25, 210, 40))  # green, not in the library
+    with qtbot.waitSignal(window.results_shown, timeout=10000):
+        drop_file(window, example)
+    assert not window.overlay.isVisible()
+    assert window.chip.isVisible() and "example.png" in window.chip.label.text()
+    assert colours_of(window)[:4] == ["green"] * 4
+    # text and example together: the query carries both
+    with qtbot.waitSignal(window.results_shown, timeout=10000):
+        window.search_field.setText("yellow")
+    query = window.controller.current_query
+    assert query is not None and query.text == "yellow" and query.image_paths == (str(example),)
+    # removing the chip leaves the text search
+    with qtbot.waitSignal(window.results_shown, timeout=10000):
+        window.chip.close_button.click()
+    assert not window.chip.isVisible()
+    assert colours_of(window)[:4] == ["yellow"] * 4
+
+
+def test_a_dropped_non_image_is_refused_with_a_message(qtbot, make_window, library, tmp_path) -> None:
+    window = ready_window(qtbot, make_window, library)
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("hello")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(text_file))])
+    enter = QDragEnterEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert not enter.isAccepted()
+    assert window.example is None
+
+
+def test_pasting_an_image_searches_with_it(qtbot, make_window, library) -> None:
+    window = ready_window(qtbot, make_window, library)
+    image = QImage(80, 60, QImage.Format.Format_RGB32)
+    image.fill(QColor(30, 30, 225))
+    QGuiApplication.clipboard().setImage(image)
+    with qtbot.waitSignal(window.results_shown, timeout=10000):
+        window.paste_example()
+    assert window.chip.isVisible() and window.chip.label.text() == "Pasted image"
+    assert window.example is not None and os.path.isfile(window.example.path)
+    pasted = window.example.path
+    assert colours_of(window)[:4] == ["blue"] * 4
+    window.shutdown_now()
+    assert not os.path.exists(pasted), "the temporary file of a pasted image is removed at exit"
+
+
+def test_find_similar_from_the_context_menu(qtbot, make_window, library) -> None:
+    window = ready_window(qtbot, make_window, library)
+    search(qtbot, window, "yellow")
+    first = window.model.result(0)
+    assert first is not None
+    menu = window.build_context_menu(first)
+    labels = [a.text() for a in menu.actions() if a.text()]
+    assert labels == ["Open", "Show in Folder", "Copy Path", "Find Similar", "Preview"]
+    similar = next(a for a in menu.actions() if a.text() == "Find Similar")
+    with qtbot.waitSignal(window.results_shown, timeout=10000):
+        similar.trigger()
+    query = window.controller.current_query
+    assert query is not None and query.photo_ids == (first.photo_id,)
+    assert first.photo_id not in [r.photo_id for r in window.model.results()]
+    assert colours_of(window)[:3] == ["yellow"] * 3
+
+
+def test_context_menu_open_reveal_and_copy(qtbot, make_window, library, monkeypatch) -> None:
+    window = ready_window(qtbot, make_window, library)
+    search(qtbot, window, "red")
+    opened: list[str] = []
+    monkeypatch.setattr(desktop, "open_url", lambda url: opened.append(url.toLocalFile()) or True)
+    monkeypatch.setattr(desktop, "_show_items_dbus", lambda path: False)
+    started: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(desktop, "start_detached", lambda program, args: started.append((program, args)) or True)
+    first = window.model.result(0)
+    menu = window.build_context_menu(first)
+    actions = {a.text(): a for a in menu.actions()}
+    actions["Open"].trigger()
+    actions["Show in Folder"].trigger()
+    assert opened == [first.path, os.path.dirname(first.path)]
+    window.view.setCurrentIndex(window.model.index(0, 0))
+    actions["Copy Path"].trigger()
+    assert QGuiApplication.clipboard().text() == first.path
+
+
+def test_keyboard_ctrl_f_arrows_enter_and_space_preview(qtbot, make_window, library, monkeypatch) -> None:
+    window = ready_window(qtbot, make_window, library)
+    window.activateWindow()
+    opened: list[str] = []
+    monkeypatch.setattr(desktop, "open_url", lambda url: opened.append(url.toLocalFile()) or True)
+    window.view.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert window.search_field.hasFocus()
+    search(qtbot, window, "green")
+    qtbot.keyClick(window.search_field, Qt.Key.Key_Down)
+    assert window.view.hasFocus()
+    assert window.view.currentIndex().row() == 0
+    qtbot.keyClick(window.view, Qt.Key.Key_Right)
+    assert window.view.currentIndex().row() == 1
+    qtbot.keyClick(window.view, Qt.Key.Key_Return)
+    assert opened == [window.model.result(1).path]
+    qtbot.keyClick(window.view, Qt.Key.Key_Space)
+    preview = window._preview
+    assert preview is not None and preview.isVisible()
+    result = window.model.result(1)
+    assert preview.fields["path"].text() == result.path
+    assert preview.fields["dimensions"].text().startswith("64 × 48")
+    assert preview.fields["size"].text().endswith(("bytes", "KB"))
+    qtbot.waitUntil(lambda: preview.image._pixmap is not None, timeout=5000)
+    qtbot.keyClick(preview, Qt.Key.Key_Right)  # next result
+    assert preview.result == window.model.result(2)
+    qtbot.keyClick(preview, Qt.Key.Key_Space)
+    assert not preview.isVisible()
+
+
+def test_sort_by_date_and_relevance_cutoff(qtbot, make_window, library) -> None:
+    window = ready_window(qtbot, make_window, library)
+    search(qtbot, window, "red")
+    total = window.model.rowCount()
+    window.cutoff_slider.setValue(90)
+    assert 0 < window.model.rowCount() < total
+    assert "hidden by the cutoff" in window.message_label.text()
+    window.cutoff_slider.setValue(0)
+    assert window.model.rowCount() == total
+    window.sort_combo.setCurrentIndex(window.sort_combo.findText("Newest first"))
+    assert window.settings.sort_order == "newest"
+    dates = [r.date_taken for r in window.model.results() if r.date_taken]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_results_show_thumbnails_loaded_off_the_gui_thread(qtbot, make_window, library) -> None:
+    window = ready_window(qtbot, make_window, library)
+    search(qtbot, window, "blue")
+    window.view.viewport().repaint()
+    qtbot.waitUntil(window.visible_thumbnails_loaded, timeout=10000)
+    assert window.loader.decoded >= 4
+    first = window.model.result(0)
+    assert window.loader.cached(window.loader.key_for(first.path, first.size)) is not None
+
+
+def test_first_run_offers_pictures_then_add_folder_indexes_with_progress(qtbot, make_window, tmp_path) -> None:
+    photos = tmp_path / "new-photos"
+    make_photos(photos, n_each=3)
+    root = tmp_path / "empty-lib"
+    from desktop_search.core.app import PhotoLibrary
+
+    PhotoLibrary.open(root, model_name="tiny").close()
+    window = make_window(root)
+    qtbot.waitUntil(lambda: window.stack.currentIndex() == Page.WELCOME, timeout=10000)
+    buttons = [window.welcome_page.buttons.itemAt(i).widget() for i in range(window.welcome_page.buttons.count())]
+    texts = [b.text() for b in buttons if b is not None]
+    assert any(t.startswith(("Choose Another Folder", "Choose a Folder")) for t in texts)
+    qtbot.waitUntil(lambda: window.controller.model_ready, timeout=10000)
+    progress = []
+    window.controller.job_progress.connect(progress.append)
+    finished = []
+    window.controller.job_finished.connect(lambda kind, last, error: finished.append((kind, last, error)))
+    window.add_folder(str(photos))
+    qtbot.waitUntil(lambda: any(k == "index" for k, _, _ in finished), timeout=20000)
+    assert window.stack.currentIndex() == Page.HINT
+    assert any(p.phase == "embed" for p in progress)
+    _, last, error = next(f for f in finished if f[0] == "index")
+    assert error == "" and last.counts.added == 12
+    search(qtbot, window, "green")
+    assert colours_of(window)[:3] == ["green"] * 3
+    assert "Library: 12 photos" in window.count_label.text()
+
+
+def test_a_query_typed_before_the_model_is_ready_runs_when_it_is(qtbot, make_window, tmp_path) -> None:
+    photos = tmp_path / "photos"
+    make_photos(photos, n_each=2)
+    root = tmp_path / "lib"
+    index_library(root, photos, model="slowload")
+    window = make_window(root)
+    qtbot.waitUntil(lambda: window.controller.lib is not None, timeout=10000)
+    assert not window.controller.model_ready
+    assert window.model_label.text() == "Loading model…"
+    with qtbot.waitSignal(window.results_shown, timeout=15000):
+        window.search_field.setText("red")
+        qtbot.waitUntil(lambda: window.stack.currentIndex() == Page.WAITING, timeout=2000)
+        assert "Loading model" in window.waiting_page.title.text()
+    assert colours_of(window)[:2] == ["red", "red"]
+
+
+def test_settings_are_saved_and_applied(qtbot, make_window, library) -> None:
+    from desktop_search.core import settings as settings_mod
+
+    window = ready_window(qtbot, make_window, library)
+    new = settings_mod.Settings(thumbnail_size=128, results_per_page=20, show_date=False)
+    window.apply_settings(new)
+    assert window.delegate.side == 128 and window.loader.side == round(128 * window.loader.dpr)
+    saved = settings_mod.load()
+    assert saved.thumbnail_size == 128 and saved.results_per_page == 20
+    search(qtbot, window, "red")
+    assert window.controller.current_query.limit == 20
