@@ -122,6 +122,11 @@ class LibraryController(QObject):
         self._stopping = False
         self._stopped = False
         self.last_progress: IndexProgress | None = None
+        self._folders: list[FolderInfo] = []
+        self._status: LibraryStatus | None = None
+        self._counts_job: Job | None = None
+        self._counts_dirty = False
+        self._watched: list[str] = []
         self._failed_task: tuple[WriterTask, str] | None = None
         self.jobs.jobs_changed.connect(self._jobs_changed)
         self._watch_batch.connect(self._on_watch_batch)
@@ -144,47 +149,40 @@ class LibraryController(QObject):
         return self.jobs.busy()
 
     def folders(self) -> list[FolderInfo]:
-        """Folder counts (a quick read; the database is in WAL mode, so a running job never blocks it)."""
-        if self.lib is None:
-            return []
-        try:
-            return self.lib.folders()
-        except Exception as exc:
-            log.exception("cannot read folders")
-            self.message.emit(f"Cannot read the folder list: {user_message(exc)}", "error")
-            return []
+        """The folders with their counts as last read (refreshed off the GUI thread after every
+        job; ``folders_changed`` announces new figures)."""
+        return list(self._folders)
 
+    @property
     def library_status(self) -> LibraryStatus | None:
-        if self.lib is None:
-            return None
-        try:
-            return self.lib.status()
-        except Exception:
-            log.exception("cannot read the library status")
-            return None
+        return self._status
 
     # -- opening -----------------------------------------------------------------------------------
     def open(self, root: Path | str | None, model_name: str | None = None, device: str | None = None) -> None:
         """Open the library on a worker, then load the model, then reconcile and watch."""
 
-        def _open() -> PhotoLibrary:
+        def _open() -> tuple[PhotoLibrary, list[FolderInfo], LibraryStatus]:
             from desktop_search.core.app import PhotoLibrary  # imports SQLAlchemy, numpy; not torch
 
-            return PhotoLibrary.open(root, model_name=model_name, device=device)
+            lib = PhotoLibrary.open(root, model_name=model_name, device=device)
+            try:
+                return lib, lib.folders(), lib.status()
+            except BaseException:
+                lib.close()
+                raise
 
         self.jobs.start(_open, name="open-library", on_result=self._opened, on_error=self._open_error)
 
-    def adopt(self, lib: PhotoLibrary) -> None:
-        """Use an already open library (tests, embedding)."""
-        self._opened(lib)
-
-    def _opened(self, lib: PhotoLibrary) -> None:
+    def _opened(self, opened: tuple[PhotoLibrary, list[FolderInfo], LibraryStatus]) -> None:
+        lib, folders, status = opened
         if self._stopping:
             lib.close()
             return
         self.lib = lib
+        self._folders, self._status = folders, status
         self.opened.emit()
-        self.refresh_counts()
+        self.folders_changed.emit(list(folders))
+        self.status_changed.emit(status)
         self._load_model()
         self._start_watcher()
 
@@ -195,7 +193,7 @@ class LibraryController(QObject):
         assert self.lib is not None
         lib = self.lib
         self.model_state.emit("loading", "Loading model…")
-        self.jobs.start(lib.load_model, name="load-model", on_result=self._model_loaded,
+        self.jobs.start(lib.load_model, name="load-model", background=True, on_result=self._model_loaded,
                         on_error=self._model_failed)
 
     def _model_loaded(self, _: object) -> None:
@@ -208,7 +206,7 @@ class LibraryController(QObject):
         if warning:
             self.message.emit(warning[:1].upper() + warning[1:], "warning")
         # catch up with whatever changed while the app was closed
-        if self.lib.folders():
+        if self._folders:
             self.index(label="Checking for changes…")
         if self._waiting_query is not None:
             self._start_search()
@@ -294,6 +292,7 @@ class LibraryController(QObject):
             task.token,
             name=f"writer:{task.kind}",
             cancel_token=task.token,
+            background=True,
             on_progress=self._writer_progress,
             on_result=lambda value, t=task: self._writer_result(t, value),
             on_error=lambda exc, t=task: self._writer_error(t, exc),
@@ -391,7 +390,6 @@ class LibraryController(QObject):
 
         def done(info: FolderInfo) -> None:
             self.message.emit(f"Added {info.path}", "info")
-            self._sync_watcher()
             self.index([info.path], label=f"Indexing {os.path.basename(info.path) or info.path}…")
 
         self._enqueue(WriterTask("folder", "Adding folder…", lambda token: lib.add_folder(path, excl), on_done=done))
@@ -403,7 +401,6 @@ class LibraryController(QObject):
 
         def done(_: object) -> None:
             self.message.emit(f"Removed {path}; its photos are no longer searched", "info")
-            self._sync_watcher()
 
         # a scan of this folder that has not started yet is pointless now
         self._writer_queue = [t for t in self._writer_queue if not (t.kind == "index" and t.paths == {path})]
@@ -484,12 +481,32 @@ class LibraryController(QObject):
 
     # -- counts ------------------------------------------------------------------------------------
     def refresh_counts(self) -> None:
-        if self.lib is None:
+        """Re-read the folder counts and the library status on a worker (coalesced)."""
+        if self.lib is None or self._stopping:
             return
-        self.folders_changed.emit(self.folders())
-        status = self.library_status()
-        if status is not None:
-            self.status_changed.emit(status)
+        if self._counts_job is not None:
+            self._counts_dirty = True
+            return
+        lib = self.lib
+        self._counts_job = self.jobs.start(
+            lambda: (lib.folders(), lib.status()),
+            name="counts",
+            on_result=self._counts_ready,
+            on_error=lambda exc: self.message.emit(f"Cannot read the library: {user_message(exc)}", "error"),
+            on_finished=self._counts_finished,
+        )
+
+    def _counts_ready(self, value: tuple[list[FolderInfo], LibraryStatus]) -> None:
+        self._folders, self._status = value
+        self.folders_changed.emit(list(self._folders))
+        self.status_changed.emit(self._status)
+        self._sync_watcher()
+
+    def _counts_finished(self) -> None:
+        self._counts_job = None
+        if self._counts_dirty:
+            self._counts_dirty = False
+            self.refresh_counts()
 
     # -- watching ----------------------------------------------------------------------------------
     def _start_watcher(self) -> None:
@@ -505,11 +522,14 @@ class LibraryController(QObject):
             on_status=self._watch_message.emit,
             ignore=[root],
         )
-        self.watcher.start([f.path for f in self.folders()])
+        self._watched = sorted(f.path for f in self._folders)
+        self.watcher.start(self._watched)
 
     def _sync_watcher(self) -> None:
-        if self.watcher is not None:
-            self.watcher.set_folders([f.path for f in self.folders()])
+        wanted = sorted(f.path for f in self._folders)
+        if self.watcher is not None and wanted != self._watched:
+            self._watched = wanted
+            self.watcher.set_folders(wanted)
 
     def set_watching(self, enabled: bool) -> None:
         self.watch_enabled = enabled

@@ -363,7 +363,7 @@ class MainWindow(QMainWindow):
         self.score_action = QAction("Show &Relevance", self, checkable=True)
         self.score_action.setChecked(self.settings.show_score)
         self.score_action.toggled.connect(self._toggle_score)
-        self.date_action = QAction("Show &Date", self, checkable=True)
+        self.date_action = QAction("Show &Date (or Name)", self, checkable=True)
         self.date_action.setChecked(self.settings.show_date)
         self.date_action.toggled.connect(self._toggle_date)
         view_menu.addAction(self.score_action)

@@ -106,10 +106,15 @@ class Job(QObject):
         *args: Any,
         name: str = "",
         cancel_token: Cancellable | None = None,
+        background: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__()
         self.name = name or getattr(fn, "__name__", "job")
+        #: long work nobody waits for (indexing, model loading). Not given a lower OS priority:
+        #: a lowered thread that holds the GIL when it is preempted stalls the GUI thread
+        #: (priority inversion; measured worse than no change on a loaded machine)
+        self.background = background
         self.cancel_token = cancel_token
         self._fn = fn
         self._args = args
@@ -235,6 +240,7 @@ class JobManager(QObject):
         *args: Any,
         name: str = "",
         cancel_token: Cancellable | None = None,
+        background: bool = False,
         on_progress: Callable[[list], Any] | None = None,
         on_result: Callable[[Any], Any] | None = None,
         on_error: Callable[[BaseException], Any] | None = None,
@@ -244,7 +250,7 @@ class JobManager(QObject):
         """Run ``fn(*args, **kwargs)`` on a worker thread and wire the callbacks (GUI thread)."""
         if self._closing:
             raise RuntimeError("shutting down: no new background work")
-        job = Job(fn, *args, name=name, cancel_token=cancel_token, **kwargs)
+        job = Job(fn, *args, name=name, cancel_token=cancel_token, background=background, **kwargs)
         if on_progress is not None:
             job.progress.connect(on_progress)
         if on_result is not None:
