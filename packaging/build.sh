@@ -103,6 +103,21 @@ DIST_DIR="$WORK_DIR/dist"
 ARCHIVE="$OUT_DIR/$NAME-$VERSION-linux-x86_64.tar.gz"
 MAX_ARCHIVE_MB="${MAX_ARCHIVE_MB:-450}"
 
+# Qt's xcb platform plugin needs these host libraries at build time to bundle them; without them the
+# bundle still runs offscreen/Wayland but not on X11 systems that lack libxcb-cursor0.
+if command -v ldconfig >/dev/null 2>&1; then
+    missing=()
+    for lib in libxcb-cursor.so.0 libxkbcommon-x11.so.0 libxcb-icccm.so.4 libxcb-keysyms.so.1 \
+               libxcb-render-util.so.0 libxcb-image.so.0; do
+        ldconfig -p | grep -q "$lib" || missing+=("$lib")
+    done
+    if (( ${#missing[@]} )); then
+        echo "build.sh: WARNING: ${missing[*]} not found: the bundle's X11 (xcb) support will rely on the" \
+             "user's system. Install: apt-get install libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4" \
+             "libxcb-keysyms1 libxcb-render-util0 libxcb-image0" >&2
+    fi
+fi
+
 log "PyInstaller: $FOLDER (one folder)"
 rm -rf "${DIST_DIR:?}/$FOLDER"
 (cd "$ROOT" && QT_QPA_PLATFORM=offscreen "$PY" -m PyInstaller --noconfirm --log-level WARN \
