@@ -199,6 +199,8 @@ class FoldersDialog(QDialog):
         layout.addLayout(bottom)
 
         controller.folders_changed.connect(self.set_folders)
+        # the "Watching" column changes once the watcher has set a folder up
+        controller.watch_status.connect(self._watch_status_changed)
         self.set_folders(controller.folders())
 
     # -- content -----------------------------------------------------------------------------
@@ -236,6 +238,9 @@ class FoldersDialog(QDialog):
         total = sum(f.photos for f in folders)
         self.summary.setText(f"{len(folders)} folder{'s' if len(folders) != 1 else ''}, {total:,} photos")
         self._selection_changed()
+
+    def _watch_status_changed(self, _message: str) -> None:
+        self.set_folders(self.controller.folders())
 
     def _selection_changed(self) -> None:
         folder = self.selected_folder()

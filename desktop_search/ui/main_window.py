@@ -1107,11 +1107,12 @@ class MainWindow(QMainWindow):
         self.index_status.set_progress(event)
         # photos become searchable as they are indexed: refresh the results now and then
         now = time.monotonic()
-        if (event.phase == "embed" and event.done and self._shown_query is not None
-                and now - self._last_live_refresh >= LIVE_REFRESH_S):
+        if event.phase == "embed" and event.done and now - self._last_live_refresh >= LIVE_REFRESH_S:
             self._last_live_refresh = now
-            self._last_submitted = None
-            self.run_search(force=True, keep_limit=True)
+            self.controller.refresh_counts()
+            if self._shown_query is not None:
+                self._last_submitted = None
+                self.run_search(force=True, keep_limit=True)
         if not self._message_timer.isActive():
             self.message_icon.hide()
             self.message_label.setText(describe_progress(event, self.controller.paused))

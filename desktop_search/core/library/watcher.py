@@ -109,6 +109,17 @@ class _Reconfigure:
 _STOP = object()
 
 
+class _ShutdownNoise(logging.Filter):
+    """watchdog's inotify emitter logs an *error* when an event arrives while it is being stopped
+    (a race inside watchdog, harmless: the event is dropped, and the next start-up reconciles)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_ShutdownNoise())
+
+
 def _mount_types() -> list[tuple[str, str]]:
     """(mount point, filesystem type) pairs, longest mount point first (Linux only)."""
     try:
