@@ -46,24 +46,41 @@ class Reconciliation:
 
 
 def load_known(engine: Engine, folder_ids: list[int] | None = None, paths: list[str] | None = None) -> list[KnownPhoto]:
+    if paths is None:
+        return _load_all_known(engine, folder_ids)
     cols = (Photo.id, Photo.path, Photo.folder_id, Photo.size, Photo.mtime, Photo.content_hash, Photo.caption)
     out: list[KnownPhoto] = []
     with Session(engine) as s:
-        if paths is None:
-            stmt = select(*cols)
-            if folder_ids is not None:
-                stmt = stmt.where(Photo.folder_id.in_(folder_ids))
-            out.extend(KnownPhoto(*row) for row in s.execute(stmt))
-        else:
-            for i in range(0, len(paths), CHUNK):
-                chunk = paths[i : i + CHUNK]
-                out.extend(KnownPhoto(*row) for row in s.execute(select(*cols).where(Photo.path.in_(chunk))))
-                for prefix in chunk:  # a vanished folder: everything below it
-                    if not os.path.exists(prefix):
-                        like = prefix.rstrip("/") + "/%"
-                        out.extend(KnownPhoto(*row) for row in s.execute(select(*cols).where(Photo.path.like(like))))
+        for i in range(0, len(paths), CHUNK):
+            chunk = paths[i : i + CHUNK]
+            out.extend(KnownPhoto(*row) for row in s.execute(select(*cols).where(Photo.path.in_(chunk))))
+            for prefix in chunk:  # a vanished folder: everything below it
+                if not os.path.exists(prefix):
+                    like = prefix.rstrip("/") + "/%"
+                    out.extend(KnownPhoto(*row) for row in s.execute(select(*cols).where(Photo.path.like(like))))
     unique = {k.id: k for k in out}
     return list(unique.values())
+
+
+def _load_all_known(engine: Engine, folder_ids: list[int] | None) -> list[KnownPhoto]:
+    """Every photo (of these folders): a rescan reads them all, straight through the driver."""
+    sql = "SELECT id, path, folder_id, size, mtime, content_hash, caption FROM photos"
+    params: tuple[int, ...] = ()
+    if folder_ids is not None:
+        if not folder_ids:
+            return []
+        sql += f" WHERE folder_id IN ({','.join('?' * len(folder_ids))})"
+        params = tuple(int(f) for f in folder_ids)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        try:
+            cur.execute(sql, params)
+            return [KnownPhoto(*row) for row in cur.fetchall()]
+        finally:
+            cur.close()
+    finally:
+        raw.close()
 
 
 def reconcile(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, and_, delete, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -37,6 +38,8 @@ from .bookkeeping import load_known, reconcile, record_problems
 log = logging.getLogger(__name__)
 
 THUMBNAIL_SIZE = 256
+#: photos per network call on the CPU (see Indexer._cpu_chunks)
+CPU_MICRO_BATCH = 4
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,63 @@ class _Prepared:
     vanished: bool = False
 
 
+@dataclass
+class _Encoded:
+    ok: list[_Prepared]
+    image_vecs: np.ndarray
+    text_vecs: dict[int, tuple[np.ndarray, float]]
+
+    @staticmethod
+    def join(parts: list[_Encoded], dim: int) -> _Encoded:
+        if len(parts) == 1:
+            return parts[0]
+        vecs = [p.image_vecs for p in parts if len(p.ok)]
+        texts: dict[int, tuple[np.ndarray, float]] = {}
+        for p in parts:
+            texts.update(p.text_vecs)
+        return _Encoded(
+            [x for p in parts for x in p.ok],
+            np.concatenate(vecs) if vecs else np.zeros((0, dim), np.float32),
+            texts,
+        )
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _limit_torch_threads(n: int) -> None:
+    """Worker-thread initializer: torch's thread count (OpenMP's and MKL's) is per calling
+    thread, so this sets the worker's own and nobody else's."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
 def to_blob(vec: np.ndarray) -> bytes:
     return np.asarray(vec, np.float16).tobytes()
+
+
+#: the indexed photo's metadata, executed once per batch with one parameter set per photo
+_MARK_INDEXED = (
+    update(Photo)
+    .where(Photo.id == bindparam("b_id"))
+    .values(
+        width=bindparam("b_width"),
+        height=bindparam("b_height"),
+        date_taken=bindparam("b_date"),
+        camera=bindparam("b_camera"),
+        caption=bindparam("b_caption"),
+        text=bindparam("b_text"),
+        thumbnail=bindparam("b_thumbnail"),
+        status=PhotoStatus.INDEXED,
+        error=None,
+    )
+)
+_MARK_FAILED = update(Photo).where(Photo.id == bindparam("b_id")).values(status=PhotoStatus.ERROR, error=bindparam("b_error"))
 
 
 def photo_timestamp(date_taken: datetime | None, mtime: float) -> float:
@@ -88,6 +146,7 @@ class Indexer:
         matrix: Callable[[str], VectorMatrix | None],
         batch_size: int = 32,
         decode_workers: int | None = None,
+        cpu_workers: int | None = None,
     ) -> None:
         self.engine = engine
         self.thumbnails_dir = thumbnails_dir
@@ -95,6 +154,8 @@ class Indexer:
         self._matrix = matrix
         self.batch_size = batch_size
         self.decode_workers = decode_workers or max(1, min(4, os.cpu_count() or 1))
+        #: a CPU model's worker threads, each decoding and encoding (None: one a core, at most 4)
+        self.cpu_workers = cpu_workers
 
     # -- public ------------------------------------------------------------------------------
     def run(
@@ -152,8 +213,8 @@ class Indexer:
             if folder is None:
                 continue
             if os.path.isdir(path):
-                for ff in walk(path, folder.exclusions, problems):
-                    found.setdefault(ff.path, (ff, folder.id))
+                for below in walk(path, folder.exclusions, problems):
+                    found.setdefault(below.path, (below, folder.id))
                 continue
             ff = stat_file(path)
             if ff is None:
@@ -188,39 +249,92 @@ class Indexer:
         start = time.monotonic()
         done = 0
         yield IndexProgress("embed", 0, total, counts=counts, message=f"Indexing {total} photos…")
-        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
-            window: deque[Future[_Prepared]] = deque()
-            todo = iter(need_image)
-            batch: list[_Prepared] = []
-            exhausted = False
-            min_side = max(model.image_size, THUMBNAIL_SIZE)
-            while True:
-                while not exhausted and len(window) < self.batch_size * 3:
-                    item = next(todo, None)
-                    if item is None:
-                        exhausted = True
-                        break
-                    window.append(pool.submit(self._prepare, model, item, min_side))
-                if not window:
-                    break
-                batch.append(window.popleft().result())
-                if len(batch) >= self.batch_size or (exhausted and not window):
-                    try:
-                        cancel.checkpoint()
-                    except BaseException:
-                        for fut in window:
-                            fut.cancel()
-                        raise
-                    self._store(model, batch, matrix, counts)
-                    done += len(batch)
-                    elapsed = time.monotonic() - start
-                    rate = done / elapsed if elapsed > 0 else 0.0
-                    eta = (total - done) / rate if rate > 0 else None
-                    yield IndexProgress("embed", done, total, current=batch[-1].path, rate=rate, eta_s=eta, counts=counts)
-                    batch = []
+        if getattr(model, "device", "cpu") == "cpu":
+            chunks = self._cpu_chunks(model, need_image, cancel)
+        else:
+            chunks = self._accelerator_chunks(model, need_image, cancel)
+        items: list[_Prepared] = []
+        parts: list[_Encoded] = []
+        for chunk_items, encoded in chunks:
+            items.extend(chunk_items)
+            parts.append(encoded)
+            if len(items) < self.batch_size and done + len(items) < total:
+                continue
+            self._store(model, items, _Encoded.join(parts, model.dim), matrix, counts)
+            done += len(items)
+            elapsed = time.monotonic() - start
+            rate = done / elapsed if elapsed > 0 else 0.0
+            eta = (total - done) / rate if rate > 0 else None
+            yield IndexProgress("embed", done, total, current=items[-1].path, rate=rate, eta_s=eta, counts=counts)
+            items, parts = [], []
         elapsed = time.monotonic() - start
         rate = done / elapsed if elapsed > 0 else 0.0
         yield IndexProgress("done", done, total, rate=rate, eta_s=0.0, counts=counts, message="Up to date")
+
+    def _cpu_chunks(self, model: EmbeddingModel, work: list[_Work], cancel: CancelToken) -> Iterator[tuple[list[_Prepared], _Encoded]]:
+        """The network on the CPU: a few worker threads, each decoding a few photos and running the
+        network on them itself, single-threaded; chunks come back in order.
+
+        Why not torch's own threads beside a decode pool: its intra-op threads meet at a barrier
+        in every layer, so a decode thread (or another program) that takes one of them off its
+        core stalls the rest. Independent single-threaded workers never wait on each other, keep
+        each photo's pixels in the cache of the core that decoded them, and run the network in
+        calls of a few images, which on a CPU costs about half as much per image as batches of 32
+        (whose activations, hundreds of MB, spill out of the caches).
+        """
+        workers = max(1, self.cpu_workers or min(4, _cores()))
+        size = max(1, min(self.batch_size, CPU_MICRO_BATCH))
+        min_side = max(model.image_size, THUMBNAIL_SIZE)
+        depth = max(2 * workers, 2 * self.batch_size // size)  # chunks queued ahead of the writer
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="index", initializer=_limit_torch_threads, initargs=(1,))
+        window: deque[Future[tuple[list[_Prepared], _Encoded]]] = deque()
+        try:
+            for i in range(0, len(work), size):
+                cancel.checkpoint()
+                window.append(pool.submit(self._prepare_and_encode, model, work[i : i + size], min_side))
+                if len(window) >= depth:
+                    yield window.popleft().result()
+            while window:
+                cancel.checkpoint()
+                yield window.popleft().result()
+        finally:
+            for fut in window:
+                fut.cancel()
+            pool.shutdown(wait=True)
+
+    def _prepare_and_encode(self, model: EmbeddingModel, work: list[_Work], min_side: int) -> tuple[list[_Prepared], _Encoded]:
+        prepared = [self._prepare(model, w, min_side) for w in work]
+        return prepared, self._encode(model, prepared)
+
+    def _accelerator_chunks(
+        self, model: EmbeddingModel, work: list[_Work], cancel: CancelToken
+    ) -> Iterator[tuple[list[_Prepared], _Encoded]]:
+        """The network on an accelerator: a thread pool decodes ahead while this thread runs
+        whole batches on the device."""
+        min_side = max(model.image_size, THUMBNAIL_SIZE)
+        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
+            window: deque[Future[_Prepared]] = deque()
+            todo = iter(work)
+            batch: list[_Prepared] = []
+            exhausted = False
+            try:
+                while True:
+                    while not exhausted and len(window) < self.batch_size * 3:
+                        item = next(todo, None)
+                        if item is None:
+                            exhausted = True
+                            break
+                        window.append(pool.submit(self._prepare, model, item, min_side))
+                    if not window:
+                        break
+                    batch.append(window.popleft().result())
+                    if len(batch) >= self.batch_size or (exhausted and not window):
+                        cancel.checkpoint()
+                        yield batch, self._encode(model, batch)
+                        batch = []
+            finally:
+                for fut in window:
+                    fut.cancel()
 
     def _todo(self, folder_ids: list[int], key: str) -> tuple[list[_Work], list[tuple[int, str | None]]]:
         """Photos that need the network (image and text), and photos whose text alone changed."""
@@ -274,33 +388,37 @@ class Indexer:
             mtime=mtime,
         )
 
-    def _store(self, model: EmbeddingModel, batch: list[_Prepared], matrix: VectorMatrix | None, counts: IndexCounts) -> None:
+    def _encode(self, model: EmbeddingModel, batch: list[_Prepared]) -> _Encoded:
+        """Runs the network on a few photos (in a worker thread); touches no database."""
         ok = [p for p in batch if p.array is not None]
-        image_vecs = model.encode_images([p.array for p in ok]) if ok else np.zeros((0, model.dim), np.float32)
+        arrays = [p.array for p in batch if p.array is not None]
+        image_vecs = model.encode_images(arrays) if arrays else np.zeros((0, model.dim), np.float32)
         texted = [p for p in ok if p.text]
         text_vecs: dict[int, tuple[np.ndarray, float]] = {}
         if texted:
             ptv = model.encode_photo_texts([p.text or "" for p in texted])
             for p, vec, gate in zip(texted, ptv.vectors, ptv.gate, strict=True):
                 text_vecs[p.id] = (vec, float(gate))
-        vanished = [p.id for p in batch if p.array is None and p.vanished]
-        failed = [p for p in batch if p.array is None and not p.vanished]
+        for p in ok:
+            p.array = None  # the decoded pixels are no longer needed: free them early
+        return _Encoded(ok, image_vecs, text_vecs)
+
+    def _store(
+        self, model: EmbeddingModel, batch: list[_Prepared], encoded: _Encoded, matrix: VectorMatrix | None, counts: IndexCounts
+    ) -> None:
+        ok, image_vecs, text_vecs = encoded.ok, encoded.image_vecs, encoded.text_vecs
+        ok_ids = {p.id for p in ok}
+        vanished = [p.id for p in batch if p.id not in ok_ids and p.vanished]
+        failed = [p for p in batch if p.id not in ok_ids and not p.vanished]
         with Session(self.engine) as s, s.begin():
-            for p in ok:
-                s.execute(
-                    update(Photo)
-                    .where(Photo.id == p.id)
-                    .values(
-                        width=p.width,
-                        height=p.height,
-                        date_taken=p.date_taken,
-                        camera=p.camera,
-                        caption=p.caption,
-                        text=p.text,
-                        thumbnail=p.thumbnail,
-                        status=PhotoStatus.INDEXED,
-                        error=None,
-                    )
+            if ok:  # one executemany, not a statement per photo
+                s.connection().execute(
+                    _MARK_INDEXED,
+                    [
+                        dict(b_id=p.id, b_width=p.width, b_height=p.height, b_date=p.date_taken, b_camera=p.camera,
+                             b_caption=p.caption, b_text=p.text, b_thumbnail=p.thumbnail)
+                        for p in ok
+                    ],
                 )
             if ok:
                 rows = []
@@ -322,8 +440,8 @@ class Indexer:
                     set_={c: stmt.excluded[c] for c in ("image", "text_vec", "text_gate", "text_source")},
                 )
                 s.execute(stmt)
-            for p in failed:
-                s.execute(update(Photo).where(Photo.id == p.id).values(status=PhotoStatus.ERROR, error=p.error))
+            if failed:
+                s.connection().execute(_MARK_FAILED, [dict(b_id=p.id, b_error=p.error) for p in failed])
             if vanished:
                 s.execute(delete(Photo).where(Photo.id.in_(vanished)))
         counts.embedded += len(ok)

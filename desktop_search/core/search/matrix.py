@@ -1,39 +1,163 @@
 """The library's vectors, resident in memory, updated in place as photos come and go.
 
 Image vectors are float16 rows (N, dim); photo-text vectors live in a second, compact float16 matrix
-with one slot per photo that has text. A query is one matrix-vector product per matrix (torch's fp16
-kernel when torch is loaded, numpy otherwise), the fusion scorer, masks for filters, and a top-k.
+with one slot per photo that has text. A query scores every photo (one matrix-vector product per
+matrix), applies the fusion scorer and the filters' masks, and keeps the top k.
+
+Speed on large libraries: a query reads every vector, so its cost is memory traffic. Beside the
+float16 rows each vector is also kept as int8 with a per-row scale (half the bytes); libraries
+above :data:`EXACT_ROWS` photos are scanned in int8 (torch's int8 kernel, when torch is loaded and
+the dimension suits it), then the best :data:`RERANK` candidates are scored again exactly from the
+float16 rows, so the scores returned are exact (float32 sums of the float16 vectors). Smaller
+libraries, and machines without the kernel, score every photo exactly.
+
+Photo ids map to rows through a dense array (ids are SQLite row ids: small and dense), so updates
+and filters are vectorised rather than a Python loop per photo.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..models.base import FusionScorer
 
 _GROW = 1.5
+#: libraries up to this many photos are scored exactly in one pass (no int8 scan)
+EXACT_ROWS = 32_768
+#: candidates from the int8 scan re-scored exactly (at least; 16 x the limit when larger)
+RERANK = 1024
+#: rows per block when converting float16 rows to float32 for an exact product
+_BLOCK = 4096
 
 
-def _matvec(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """(n, d) float16 @ (d,) → (n,) float32, fast on CPU."""
-    if matrix.shape[0] == 0:
-        return np.zeros(0, np.float32)
+def _exact_matvec(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """(n, d) float16 @ (d,) → (n,) float32, accumulated in float32, a block at a time
+    (on the scan helpers when torch is loaded; see :class:`_Int8Kernel`)."""
+    n = matrix.shape[0]
+    out = np.empty(n, np.float32)
+    if n == 0:
+        return out
+    q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+    torch = sys.modules.get("torch")
+    if torch is None:
+        for s in range(0, n, _BLOCK):
+            np.matmul(matrix[s : s + _BLOCK].astype(np.float32), q, out=out[s : s + _BLOCK])
+        return out
+    tm, tq, to = torch.from_numpy(matrix), torch.from_numpy(q), torch.from_numpy(out)
+
+    def scan(lo: int, hi: int) -> None:
+        for s in range(lo, hi, _BLOCK):
+            e = min(s + _BLOCK, hi)
+            torch.mv(tm[s:e].float(), tq, out=to[s:e])
+
+    _Int8Kernel.split(n, scan)
+    return out
+
+
+def _quantise(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-row int8: rows ≈ q * scale[:, None]."""
+    v = np.asarray(vectors, dtype=np.float32)
+    if v.ndim == 1:
+        v = v.reshape(1, -1)
+    scale = np.abs(v).max(axis=1) / 127.0
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    q = np.rint(v / scale[:, None]).clip(-127, 127).astype(np.int8)
+    return q, scale
+
+
+class _Int8Kernel:
+    """torch's CPU int8-weight matrix-vector kernel, checked once against a reference.
+
+    Scans run on a few helper threads of their own, each with one torch thread: torch's intra-op
+    threads meet at a barrier in every operation, and on a busy machine a barrier waits for a
+    descheduled thread (milliseconds, every time). Independent halves joined once do not.
+    """
+
+    _checked: ClassVar[dict[int, bool]] = {}
+    _lock = threading.Lock()
+    _pool: ClassVar[ThreadPoolExecutor | None] = None
+    #: rows per helper below which one helper scans everything
+    SPLIT_ROWS = 65_536
+
+    @classmethod
+    def available(cls, dim: int) -> bool:
+        torch = sys.modules.get("torch")
+        if torch is None or dim % 32 or dim < 32:
+            return False
+        with cls._lock:
+            ok = cls._checked.get(dim)
+            if ok is None:
+                ok = cls._self_test(dim)
+                cls._checked[dim] = ok
+            return ok
+
+    @classmethod
+    def _helpers(cls) -> ThreadPoolExecutor:
+        if cls._pool is None:
+            cls._pool = ThreadPoolExecutor(_helper_count(), thread_name_prefix="scan", initializer=_one_torch_thread)
+        return cls._pool
+
+    @classmethod
+    def _self_test(cls, dim: int) -> bool:
+        torch = sys.modules["torch"]
+        if getattr(torch.ops.aten, "_weight_int8pack_mm", None) is None:
+            return False
+        try:
+            rng = np.random.default_rng(0)
+            rows = rng.standard_normal((67, dim)).astype(np.float32)
+            rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+            q8, scale = _quantise(rows)
+            query = rows[3]
+            got = cls.matvec(q8, torch.from_numpy(scale).to(torch.bfloat16), query)
+            return bool(np.abs(got - rows @ query).max() < 0.02)
+        except Exception:  # a torch without the kernel for this CPU or these shapes
+            return False
+
+    @classmethod
+    def matvec(cls, q8: np.ndarray, scale_bf16: Any, query: np.ndarray) -> np.ndarray:
+        """(n, d) int8 rows x per-row scales @ query → (n,) float32 (bfloat16 precision)."""
+        torch = sys.modules["torch"]
+        q = torch.from_numpy(np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)).to(torch.bfloat16)
+        result = np.empty(q8.shape[0], np.float32)
+
+        def scan(lo: int, hi: int) -> None:
+            out = torch.ops.aten._weight_int8pack_mm(q, torch.from_numpy(q8[lo:hi]), scale_bf16[lo:hi])
+            result[lo:hi] = out.reshape(-1).float().numpy()
+
+        cls.split(q8.shape[0], scan)
+        return result
+
+    @classmethod
+    def split(cls, n: int, scan: Callable[[int, int], None]) -> None:
+        """Run ``scan(lo, hi)`` over [0, n) on the helpers, in contiguous parts, and wait."""
+        parts = max(1, min(_helper_count(), n // cls.SPLIT_ROWS))
+        bounds = [n * i // parts for i in range(parts + 1)]
+        futures = [cls._helpers().submit(scan, bounds[i], bounds[i + 1]) for i in range(parts)]
+        for f in futures:
+            f.result()
+
+
+def _helper_count() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _one_torch_thread() -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
-        out = torch.mv(torch.from_numpy(matrix), torch.from_numpy(query.astype(np.float16)))
-        return out.float().numpy()
-    out = np.empty(matrix.shape[0], np.float32)
-    step = 16384
-    q = query.astype(np.float32)
-    for start in range(0, matrix.shape[0], step):
-        out[start : start + step] = matrix[start : start + step].astype(np.float32) @ q
-    return out
+        torch.set_num_threads(1)  # this helper thread only (the setting is per thread)
 
 
 @dataclass(frozen=True)
@@ -47,21 +171,39 @@ class Filters:
 class VectorMatrix:
     """Thread-safe: the indexing job writes, searches read."""
 
+    _image: np.ndarray
+    _q8: np.ndarray
+    _scale: np.ndarray
+    _ids: np.ndarray
+    _valid: np.ndarray
+    _gate: np.ndarray
+    _date: np.ndarray
+    _slot: np.ndarray
+    _text: np.ndarray
+    _t_q8: np.ndarray
+    _t_scale: np.ndarray
+    _t_owner: np.ndarray
+
     def __init__(self, dim: int, capacity: int = 1024) -> None:
         self.dim = dim
         self._lock = threading.RLock()
         self._n = 0
+        self._count = 0
         self._alloc(max(16, capacity))
-        self._row_of: dict[int, int] = {}
+        self._row_by_id = np.full(max(16, capacity) + 1, -1, np.int64)
         self._free_rows: list[int] = []
         self._t_n = 0
         self._t_alloc(64)
         self._free_slots: list[int] = []
+        self._version = 0
+        self._bf16_cache: dict[str, tuple[int, int, Any]] = {}
 
     # -- storage -----------------------------------------------------------------------------
     def _alloc(self, cap: int) -> None:
         old = getattr(self, "_image", None)
         image = np.zeros((cap, self.dim), np.float16)
+        q8 = np.zeros((cap, self.dim), np.int8)
+        scale = np.ones(cap, np.float32)
         ids = np.full(cap, -1, np.int64)
         valid = np.zeros(cap, bool)
         gate = np.zeros(cap, np.float32)
@@ -70,41 +212,65 @@ class VectorMatrix:
         if old is not None:
             n = self._n
             image[:n] = self._image[:n]
+            q8[:n] = self._q8[:n]
+            scale[:n] = self._scale[:n]
             ids[:n] = self._ids[:n]
             valid[:n] = self._valid[:n]
             gate[:n] = self._gate[:n]
             date[:n] = self._date[:n]
             slot[:n] = self._slot[:n]
-        self._image, self._ids, self._valid, self._gate, self._date, self._slot = image, ids, valid, gate, date, slot
+        self._image, self._q8, self._scale = image, q8, scale
+        self._ids, self._valid, self._gate, self._date, self._slot = ids, valid, gate, date, slot
 
     def _t_alloc(self, cap: int) -> None:
         old = getattr(self, "_text", None)
         text = np.zeros((cap, self.dim), np.float16)
+        t_q8 = np.zeros((cap, self.dim), np.int8)
+        t_scale = np.ones(cap, np.float32)
         owner = np.full(cap, -1, np.int64)
         if old is not None:
-            text[: self._t_n] = self._text[: self._t_n]
-            owner[: self._t_n] = self._t_owner[: self._t_n]
-        self._text, self._t_owner = text, owner
+            n = self._t_n
+            text[:n] = self._text[:n]
+            t_q8[:n] = self._t_q8[:n]
+            t_scale[:n] = self._t_scale[:n]
+            owner[:n] = self._t_owner[:n]
+        self._text, self._t_q8, self._t_scale, self._t_owner = text, t_q8, t_scale, owner
 
     def __len__(self) -> int:
-        return len(self._row_of)
+        return self._count
 
     @property
     def text_count(self) -> int:
         return int((self._t_owner[: self._t_n] >= 0).sum())
 
     def nbytes(self) -> int:
-        arrays = (self._image, self._ids, self._valid, self._gate, self._date, self._slot, self._text, self._t_owner)
+        arrays = (
+            self._image, self._q8, self._scale, self._ids, self._valid, self._gate, self._date, self._slot,
+            self._text, self._t_q8, self._t_scale, self._t_owner, self._row_by_id,
+        )
         return sum(a.nbytes for a in arrays)
 
     def ids(self) -> np.ndarray:
         with self._lock:
             return self._ids[: self._n][self._valid[: self._n]].copy()
 
+    def _row(self, photo_id: int) -> int:
+        pid = int(photo_id)
+        if 0 <= pid < len(self._row_by_id):
+            return int(self._row_by_id[pid])
+        return -1
+
+    def _rows_of(self, photo_ids: Iterable[int]) -> np.ndarray:
+        """Rows of the given ids that are present (ids absent or out of range are dropped)."""
+        ids = np.fromiter((int(i) for i in photo_ids), np.int64)
+        ids = ids[(ids >= 0) & (ids < len(self._row_by_id))]
+        rows = self._row_by_id[ids]
+        return rows[rows >= 0]
+
     def image_vector(self, photo_id: int) -> np.ndarray | None:
         with self._lock:
-            row = self._row_of.get(photo_id)
-            return None if row is None else self._image[row].astype(np.float32)
+            row = self._row(photo_id)
+            return None if row < 0 else self._image[row].astype(np.float32)
 
     # -- updates -----------------------------------------------------------------------------
     def upsert(
@@ -115,73 +281,116 @@ class VectorMatrix:
         gates: Sequence[float | None],
         dates: Sequence[float | None],
     ) -> None:
-        with self._lock:
-            for i, pid in enumerate(ids):
-                row = self._row_of.get(int(pid))
-                if row is None:
-                    row = self._take_row()
-                    self._row_of[int(pid)] = row
-                    self._ids[row] = pid
-                    self._valid[row] = True
-                self._image[row] = images[i]
-                d = dates[i]
-                self._date[row] = np.nan if d is None else d
-                self._set_text(row, texts[i], gates[i])
-
-    def _take_row(self) -> int:
-        if self._free_rows:
-            return self._free_rows.pop()
-        if self._n == len(self._ids):
-            self._alloc(math.ceil(len(self._ids) * _GROW) + 16)
-        self._n += 1
-        return self._n - 1
-
-    def _set_text(self, row: int, vec: np.ndarray | None, gate: float | None) -> None:
-        slot = int(self._slot[row])
-        if vec is None:
-            if slot >= 0:
-                self._t_owner[slot] = -1
-                self._free_slots.append(slot)
-                self._slot[row] = -1
-            self._gate[row] = 0.0
+        pids = np.asarray([int(i) for i in ids], np.int64)
+        if len(pids) == 0:
             return
-        if slot < 0:
-            if self._free_slots:
-                slot = self._free_slots.pop()
-            else:
-                if self._t_n == len(self._t_owner):
-                    self._t_alloc(math.ceil(len(self._t_owner) * _GROW) + 16)
-                slot = self._t_n
-                self._t_n += 1
-            self._slot[row] = slot
-            self._t_owner[slot] = row
-        self._text[slot] = vec
-        self._gate[row] = 0.0 if gate is None else gate
+        if len(np.unique(pids)) != len(pids):  # the same photo twice: the last one wins, in order
+            for i in range(len(pids)):
+                self.upsert([int(pids[i])], np.asarray(images)[i : i + 1], texts[i : i + 1], gates[i : i + 1], dates[i : i + 1])
+            return
+        if pids.min() < 0:
+            raise ValueError("photo ids must not be negative")
+        imgs = np.asarray(images, dtype=np.float32).reshape(len(pids), self.dim)
+        with self._lock:
+            self._version += 1
+            self._ensure_id(int(pids.max()))
+            rows = self._row_by_id[pids]
+            new = rows < 0
+            if new.any():
+                fresh = self._take_rows(int(new.sum()))
+                rows[new] = fresh
+                self._row_by_id[pids[new]] = fresh
+                self._ids[fresh] = pids[new]
+                self._valid[fresh] = True
+                self._count += len(fresh)
+            self._image[rows] = imgs
+            self._q8[rows], self._scale[rows] = _quantise(imgs)
+            self._date[rows] = [np.nan if d is None else d for d in dates]
+            self._set_texts_rows(rows, texts, gates)
+
+    def _ensure_id(self, max_id: int) -> None:
+        if max_id >= len(self._row_by_id):
+            grown = np.full(max(max_id + 1, math.ceil(len(self._row_by_id) * _GROW)), -1, np.int64)
+            grown[: len(self._row_by_id)] = self._row_by_id
+            self._row_by_id = grown
+
+    def _take_rows(self, k: int) -> np.ndarray:
+        reused = [self._free_rows.pop() for _ in range(min(k, len(self._free_rows)))]
+        need = k - len(reused)
+        if self._n + need > len(self._ids):
+            self._alloc(max(self._n + need, math.ceil(len(self._ids) * _GROW) + 16))
+        fresh = np.arange(self._n, self._n + need, dtype=np.int64)
+        self._n += need
+        return np.concatenate([np.asarray(reused, np.int64), fresh])
+
+    def _take_slots(self, k: int) -> np.ndarray:
+        reused = [self._free_slots.pop() for _ in range(min(k, len(self._free_slots)))]
+        need = k - len(reused)
+        if self._t_n + need > len(self._t_owner):
+            self._t_alloc(max(self._t_n + need, math.ceil(len(self._t_owner) * _GROW) + 16))
+        fresh = np.arange(self._t_n, self._t_n + need, dtype=np.int64)
+        self._t_n += need
+        return np.concatenate([np.asarray(reused, np.int64), fresh])
+
+    def _set_texts_rows(self, rows: np.ndarray, texts: Sequence[np.ndarray | None], gates: Sequence[float | None]) -> None:
+        has = np.fromiter((t is not None for t in texts), bool, len(rows))
+        drop = rows[~has]
+        if len(drop):
+            slots = self._slot[drop]
+            used = slots[slots >= 0]
+            self._t_owner[used] = -1
+            self._free_slots.extend(int(s) for s in used)
+            self._slot[drop] = -1
+            self._gate[drop] = 0.0
+        keep = rows[has]
+        if len(keep):
+            slots = self._slot[keep]
+            missing = slots < 0
+            if missing.any():
+                slots[missing] = self._take_slots(int(missing.sum()))
+                self._slot[keep] = slots
+                self._t_owner[slots] = keep
+            vecs = np.stack([np.asarray(t, np.float32).reshape(self.dim) for t in texts if t is not None])
+            self._text[slots] = vecs
+            self._t_q8[slots], self._t_scale[slots] = _quantise(vecs)
+            self._gate[keep] = [0.0 if g is None else g for g, t in zip(gates, texts, strict=True) if t is not None]
 
     def set_texts(self, ids: Sequence[int], texts: Sequence[np.ndarray | None], gates: Sequence[float | None]) -> None:
         with self._lock:
+            self._version += 1
+            rows, keep_t, keep_g = [], [], []
             for pid, vec, gate in zip(ids, texts, gates, strict=True):
-                row = self._row_of.get(int(pid))
-                if row is not None:
-                    self._set_text(row, vec, gate)
+                row = self._row(pid)
+                if row >= 0:
+                    rows.append(row)
+                    keep_t.append(vec)
+                    keep_g.append(gate)
+            if rows:
+                self._set_texts_rows(np.asarray(rows, np.int64), keep_t, keep_g)
 
     def set_dates(self, ids: Sequence[int], dates: Sequence[float | None]) -> None:
         with self._lock:
             for pid, d in zip(ids, dates, strict=True):
-                row = self._row_of.get(int(pid))
-                if row is not None:
+                row = self._row(pid)
+                if row >= 0:
                     self._date[row] = np.nan if d is None else d
 
     def remove(self, ids: Sequence[int]) -> None:
         with self._lock:
-            for pid in ids:
-                row = self._row_of.pop(int(pid), None)
-                if row is None:
-                    continue
-                self._set_text(row, None, None)
-                self._valid[row] = False
-                self._ids[row] = -1
-                self._free_rows.append(row)
+            pids = np.unique(np.asarray([int(i) for i in ids], np.int64))
+            pids = pids[(pids >= 0) & (pids < len(self._row_by_id))]
+            rows = self._row_by_id[pids]
+            present = rows >= 0
+            pids, rows = pids[present], rows[present]
+            if not len(rows):
+                return
+            self._version += 1
+            self._set_texts_rows(rows, [None] * len(rows), [None] * len(rows))
+            self._valid[rows] = False
+            self._ids[rows] = -1
+            self._row_by_id[pids] = -1
+            self._free_rows.extend(int(r) for r in rows)
+            self._count -= len(rows)
 
     # -- queries -----------------------------------------------------------------------------
     def search(
@@ -198,40 +407,95 @@ class VectorMatrix:
         the score is the weighted sum of each part's fused score.
         """
         with self._lock:
-            if not self._row_of or not parts:
+            if not self._count or not parts:
                 return []
-            total: np.ndarray | None = None
-            ids = self._ids[: self._n]
-            for vec, weight, is_image in parts:
-                ids, scores = self.score_ids(vec, fusion, is_image)
-                total = scores * weight if total is None else total + scores * weight
-            assert total is not None
-            total = self._apply_filters(total, filters, self._n)
+            n = self._n
+            ids = self._ids[:n]
+            mask = self._filter_mask(filters, n)
+            if n > EXACT_ROWS and _Int8Kernel.available(self.dim):
+                approx = self._total(parts, fusion, None, approximate=True)
+                approx = np.where(mask, approx, -np.inf) if mask is not None else approx
+                finite = int(np.isfinite(approx).sum())
+                r = min(finite, max(RERANK, 16 * limit))
+                if r <= 0:
+                    return []
+                rows = np.argpartition(-approx, r - 1)[:r] if r < n else np.arange(n)
+                rows = rows[np.isfinite(approx[rows])]
+                exact = self._total(parts, fusion, rows, approximate=False)
+                return top_k(exact, ids[rows], limit, min_score)
+            total = self._total(parts, fusion, None, approximate=False)
+            if mask is not None:
+                total = np.where(mask, total, -np.inf)
         return top_k(total, ids, limit, min_score)
 
+    def _total(self, parts: Sequence[tuple[np.ndarray, float, bool]], fusion: FusionScorer,
+               rows: np.ndarray | None, approximate: bool) -> np.ndarray:
+        total: np.ndarray | None = None
+        for vec, weight, is_image in parts:
+            scores = self._scores(vec, fusion, is_image, rows, approximate)
+            total = scores * np.float32(weight) if total is None else total + scores * np.float32(weight)
+        assert total is not None
+        return total
+
     def score_ids(self, query: np.ndarray, fusion: FusionScorer, query_is_image: bool) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, fused scores) for every row; removed rows score -inf."""
+        """(ids, fused scores) for every row, exactly; removed rows score -inf."""
         with self._lock:
             n = self._n
             if n == 0:
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
-            image_sims = _matvec(self._image[:n], query)
-            text_sims = has_text = gate = None
-            if not query_is_image and self._t_n:
-                ts = _matvec(self._text[: self._t_n], query)
+            return self._ids[:n].copy(), self._scores(query, fusion, query_is_image, None, approximate=False)
+
+    def _scores(self, query: np.ndarray, fusion: FusionScorer, query_is_image: bool,
+                rows: np.ndarray | None, approximate: bool) -> np.ndarray:
+        """Fused scores of ``rows`` (every row when None); removed rows score -inf."""
+        n = self._n if rows is None else len(rows)
+        image_sims = self._image_sims(query, rows, approximate)
+        text_sims = has_text = gate = None
+        if not query_is_image and self._t_n:
+            slots = self._slot[: self._n] if rows is None else self._slot[rows]
+            has_text = slots >= 0
+            gate = self._gate[: self._n] if rows is None else self._gate[rows]
+            text_sims = np.zeros(n, np.float32)
+            if rows is None:
+                ts = self._text_sims(query, approximate)
                 owners = self._t_owner[: self._t_n]
                 live = owners >= 0
-                text_sims = np.zeros(n, np.float32)
                 text_sims[owners[live]] = ts[live]
-                has_text = self._slot[:n] >= 0
-                gate = self._gate[:n]
-            scores = fusion.score(query, image_sims, text_sims, gate, has_text, query_is_image=query_is_image)
-            scores = np.where(self._valid[:n], scores, -np.inf).astype(np.float32)
-            return self._ids[:n].copy(), scores
+            elif has_text.any():
+                text_sims[has_text] = self._text[slots[has_text]].astype(np.float32) @ np.asarray(query, np.float32)
+        scores = fusion.score(query, image_sims, text_sims, gate, has_text, query_is_image=query_is_image)
+        valid = self._valid[: self._n] if rows is None else self._valid[rows]
+        return np.where(valid, scores, -np.inf).astype(np.float32)
 
-    def _apply_filters(self, scores: np.ndarray, filters: Filters | None, n: int) -> np.ndarray:
+    def _image_sims(self, query: np.ndarray, rows: np.ndarray | None, approximate: bool) -> np.ndarray:
+        if rows is not None:
+            return self._image[rows].astype(np.float32) @ np.asarray(query, np.float32)
+        n = self._n
+        if approximate:
+            return _Int8Kernel.matvec(self._q8[:n], self._bf16("image", self._scale, n), query)
+        return _exact_matvec(self._image[:n], query)
+
+    def _text_sims(self, query: np.ndarray, approximate: bool) -> np.ndarray:
+        t = self._t_n
+        if approximate:
+            return _Int8Kernel.matvec(self._t_q8[:t], self._bf16("text", self._t_scale, t), query)
+        return _exact_matvec(self._text[:t], query)
+
+    def _bf16(self, name: str, scale: np.ndarray, n: int) -> Any:
+        """The int8 kernel's scales as a bfloat16 tensor, rebuilt only after an update."""
+        cached = self._bf16_cache.get(name)
+        if cached is not None and cached[0] == self._version and cached[1] == n:
+            return cached[2]
+        torch = sys.modules["torch"]
+        tensor = torch.from_numpy(scale[:n]).to(torch.bfloat16)
+        self._bf16_cache[name] = (self._version, n, tensor)
+        return tensor
+
+    def _filter_mask(self, filters: Filters | None, n: int) -> np.ndarray | None:
         if filters is None:
-            return scores
+            return None
+        if filters.after is None and filters.before is None and filters.allowed_ids is None and not filters.exclude_ids:
+            return None
         mask = np.ones(n, bool)
         if filters.after is not None:
             mask &= self._date[:n] >= filters.after
@@ -239,14 +503,15 @@ class VectorMatrix:
             mask &= self._date[:n] < filters.before
         if filters.allowed_ids is not None:
             allowed = np.zeros(n, bool)
-            rows = [self._row_of[i] for i in filters.allowed_ids if i in self._row_of]
-            allowed[rows] = True
+            allowed[self._rows_of(filters.allowed_ids)] = True
             mask &= allowed
-        for pid in filters.exclude_ids:
-            row = self._row_of.get(pid)
-            if row is not None:
-                mask[row] = False
-        return np.where(mask, scores, -np.inf)
+        if filters.exclude_ids:
+            mask[self._rows_of(filters.exclude_ids)] = False
+        return mask
+
+    def _apply_filters(self, scores: np.ndarray, filters: Filters | None, n: int) -> np.ndarray:
+        mask = self._filter_mask(filters, n)
+        return scores if mask is None else np.where(mask, scores, -np.inf)
 
 
 def top_k(scores: np.ndarray, ids: np.ndarray, limit: int, min_score: float | None) -> list[tuple[int, float]]:
