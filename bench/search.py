@@ -159,6 +159,10 @@ def child(root: Path, n: int, n_queries: int, n_outside: int, data: Path, args: 
     from desktop_search.core.app import PhotoLibrary
     from desktop_search.core.types import SearchQuery
 
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)  # this (the searching) thread's own setting
     lib = PhotoLibrary.open(root)
     model = lib.get_model()  # the network: not part of the library's load time
     model.encode_queries(["warm up"])
@@ -214,6 +218,8 @@ def main() -> int:
     p.add_argument("--sizes", default=None, help="comma-separated library sizes (default 10000,100000,1000000)")
     p.add_argument("--data", default=C.DEFAULT_DATA, help="Flickr8k folder (captions as queries, originals as examples)")
     p.add_argument("--queries", type=int, default=None, help="queries of each kind (default 200, quick 40)")
+    p.add_argument("--torch-threads", type=int, default=None,
+                   help="what-if: torch threads in the searching thread (default: as the app leaves them)")
     p.add_argument("--child", type=int, default=None, help=argparse_hidden())
     p.add_argument("--root", default=None, help=argparse_hidden())
     args = p.parse_args()
@@ -237,13 +243,16 @@ def main() -> int:
         C.note(args, f"{n} photos: measuring in a fresh process…")
         cmd = [sys.executable, __file__, "--child", str(n), "--root", str(root), "--data", str(data),
                "--queries", str(n_queries)] + (["--quick"] if args.quick else [])
+        if args.torch_threads:
+            cmd += ["--torch-threads", str(args.torch_threads)]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
             raise SystemExit(f"the {n}-photo run failed")
         results[str(n)] = json.loads(proc.stdout.strip().splitlines()[-1])
 
-    result = {"sizes": results, "quick": args.quick, "machine": C.machine()}
+    result = {"sizes": results, "torch_threads": args.torch_threads or "as the app leaves them", "quick": args.quick,
+              "machine": C.machine()}
     rows = []
     for n, r in results.items():
         rows.append((f"{int(n):,}", r["text_p50_ms"], r["text_p95_ms"], r["image_p50_ms"], r["image_p95_ms"],

@@ -123,6 +123,8 @@ def main() -> int:
     p.add_argument("--photos", type=int, default=None, help="library size (default 100000, quick 5000)")
     p.add_argument("--runs", type=int, default=None, help="timed runs after a warm-up one (default 3, quick 1)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the first result")
+    p.add_argument("--omp-threads", type=int, default=None,
+                   help="what-if: OMP_NUM_THREADS/MKL_NUM_THREADS for the app (default: unset, as users run it)")
     args = p.parse_args()
     n = args.photos or (5000 if args.quick else 100_000)
     runs = args.runs or (1 if args.quick else 3)
@@ -131,6 +133,8 @@ def main() -> int:
     if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
     env["PYTHONPATH"] = str(C.REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    if args.omp_threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.omp_threads)
 
     lib = build_library(n, args)
     gui: list[dict[str, Any]] = []
@@ -161,6 +165,7 @@ def main() -> int:
                  "core_first_result_s": [C.rounded(r.get("first_result_s"), 3) for r in core]},
         "errors": errors,
         "platform": env.get("QT_QPA_PLATFORM", "default"),
+        "omp_threads": args.omp_threads or "unset",
         "quick": args.quick,
         "machine": C.machine(),
     }

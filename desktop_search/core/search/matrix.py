@@ -68,10 +68,25 @@ def _quantise(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     v = np.asarray(vectors, dtype=np.float32)
     if v.ndim == 1:
         v = v.reshape(1, -1)
-    scale = np.abs(v).max(axis=1) / 127.0
-    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
-    q = np.rint(v / scale[:, None]).clip(-127, 127).astype(np.int8)
-    return q, scale
+    amax = np.maximum(v.max(axis=1), -v.min(axis=1))
+    scale = np.where(amax > 0, amax / np.float32(127.0), np.float32(1.0)).astype(np.float32)
+    q = v * (np.float32(1.0) / scale)[:, None]
+    np.rint(q, out=q)
+    np.clip(q, -127, 127, out=q)
+    return q.astype(np.int8), scale
+
+
+def _write_vectors(full: np.ndarray, q8: np.ndarray, scale: np.ndarray, rows: np.ndarray, vectors: np.ndarray) -> None:
+    """Store ``vectors`` at ``rows``: float16 and int8 copies, a cache-sized block at a time."""
+    contiguous = len(rows) > 0 and int(rows[-1]) - int(rows[0]) + 1 == len(rows) and bool((np.diff(rows) == 1).all())
+    for s in range(0, len(rows), _BLOCK):
+        block = np.asarray(vectors[s : s + _BLOCK], dtype=np.float32)
+        q, sc = _quantise(block)
+        r = rows[s : s + _BLOCK]
+        where: slice | np.ndarray = slice(int(r[0]), int(r[-1]) + 1) if contiguous else r
+        full[where] = block
+        q8[where] = q
+        scale[where] = sc
 
 
 class _Int8Kernel:
@@ -290,7 +305,7 @@ class VectorMatrix:
             return
         if pids.min() < 0:
             raise ValueError("photo ids must not be negative")
-        imgs = np.asarray(images, dtype=np.float32).reshape(len(pids), self.dim)
+        imgs = np.asarray(images).reshape(len(pids), self.dim)
         with self._lock:
             self._version += 1
             self._ensure_id(int(pids.max()))
@@ -303,8 +318,7 @@ class VectorMatrix:
                 self._ids[fresh] = pids[new]
                 self._valid[fresh] = True
                 self._count += len(fresh)
-            self._image[rows] = imgs
-            self._q8[rows], self._scale[rows] = _quantise(imgs)
+            _write_vectors(self._image, self._q8, self._scale, rows, imgs)
             self._date[rows] = [np.nan if d is None else d for d in dates]
             self._set_texts_rows(rows, texts, gates)
 
@@ -350,9 +364,8 @@ class VectorMatrix:
                 slots[missing] = self._take_slots(int(missing.sum()))
                 self._slot[keep] = slots
                 self._t_owner[slots] = keep
-            vecs = np.stack([np.asarray(t, np.float32).reshape(self.dim) for t in texts if t is not None])
-            self._text[slots] = vecs
-            self._t_q8[slots], self._t_scale[slots] = _quantise(vecs)
+            vecs = np.stack([np.asarray(t).reshape(self.dim) for t in texts if t is not None])
+            _write_vectors(self._text, self._t_q8, self._t_scale, slots, vecs)
             self._gate[keep] = [0.0 if g is None else g for g, t in zip(gates, texts, strict=True) if t is not None]
 
     def set_texts(self, ids: Sequence[int], texts: Sequence[np.ndarray | None], gates: Sequence[float | None]) -> None:
