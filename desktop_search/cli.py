@@ -75,7 +75,7 @@ def consume(events: Iterator[IndexProgress], show: bool) -> IndexProgress | None
 
 # -- subcommands ---------------------------------------------------------------------------------
 def cmd_index(args: argparse.Namespace) -> int:
-    from .core.app import UserError
+    from .core.errors import UserError
 
     lib = open_library(args, model_name=args.model)
     try:
@@ -274,8 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    from .core.app import UserError
-    from .core.models.registry import ModelUnavailable
+    from .core.errors import ModelUnavailable, UserError
 
     try:
         if args.self_test:

@@ -172,10 +172,9 @@ def test_apply_changes_only_looks_at_given_paths(lib: PhotoLibrary, tmp_path: Pa
     new = photos / "new red.jpg"
     solid_image(new, (250, 5, 5))
     files[0].unlink()
-    last = None
-    for last in lib.apply_changes([str(new), str(files[0])]):
-        pass
-    assert last is not None and (last.counts.added, last.counts.removed, last.counts.embedded) == (1, 1, 1)
+    events = list(lib.apply_changes([str(new), str(files[0])]))
+    last = events[-1]
+    assert (last.counts.added, last.counts.removed, last.counts.embedded) == (1, 1, 1)
     assert "new red.jpg" in paths_of(lib.search(SearchQuery(text="red", limit=2)))
 
 
@@ -187,3 +186,33 @@ def test_database_settings(lib: PhotoLibrary) -> None:
     raw = sqlite3.connect(lib.root / "library.db")
     assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     raw.close()
+
+
+def test_exclusion_takes_indexed_photos_out(lib: PhotoLibrary, tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    make_photos(photos, 1)
+    make_photos(photos / "private", 1)
+    lib.add_folder(photos)
+    run(lib)
+    assert lib.status().photos == 8
+    lib.set_exclusions(photos, [(photos / "private").as_posix()])
+    counts = run(lib)
+    assert counts.removed == 4 and counts.embedded == 0
+    assert all("/private/" not in r.path for r in lib.search(SearchQuery(text="red", limit=20)))
+    lib.set_exclusions(photos, [])
+    assert run(lib).added == 4
+
+
+def test_cancelled_event_keeps_counts(lib: PhotoLibrary, tmp_path: Path) -> None:
+    from desktop_search.core.cancel import CancelToken
+
+    photos = tmp_path / "photos"
+    make_photos(photos, n_each=30)
+    lib.add_folder(photos)
+    token = CancelToken()
+    last = None
+    for last in lib.index(cancel=token):
+        if last.phase == "embed" and last.done >= 32:
+            token.cancel()
+    assert last is not None and last.phase == "cancelled"
+    assert last.counts.added == 120 and last.counts.embedded >= 32

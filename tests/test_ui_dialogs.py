@@ -66,14 +66,6 @@ def test_folders_dialog_counts_problems_add_exclude_and_remove(qtbot, make_windo
     assert (second / "cyan_1.jpg").exists()
 
 
-EXCLUSION_GAP = pytest.mark.xfail(
-    reason="core: a rescan after set_exclusions() keeps photos indexed before the exclusion "
-    "(bookkeeping removes only files gone from disk); reported to the lead",
-    strict=False,
-)
-
-
-@EXCLUSION_GAP
 def test_a_folder_exclusion_takes_its_photos_out_of_the_results(qtbot, make_window, tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     (photos / "skip").mkdir(parents=True)
@@ -90,7 +82,6 @@ def test_a_folder_exclusion_takes_its_photos_out_of_the_results(qtbot, make_wind
     qtbot.waitUntil(lambda: names(window) == {"cyan_1.jpg"}, timeout=4000)
 
 
-@EXCLUSION_GAP
 def test_excluded_folders_from_settings_apply_to_every_folder(qtbot, make_window, tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     make_photos(photos, n_each=2)

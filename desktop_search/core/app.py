@@ -23,26 +23,36 @@ from sqlalchemy.orm import Session
 from . import paths
 from .cancel import Cancelled, CancelToken
 from .db import DatabaseError, Folder, Meta, Photo, PhotoStatus, Problem, Vector, open_database
+from .errors import UserError
 from .indexing import FolderSpec, Indexer
 from .indexing.pipeline import photo_timestamp
 from .library.imageio import ImageDecodeError, decode
 from .library.scanner import normalise
 from .models import DEFAULT_MODEL, EmbeddingModel, ModelUnavailable, load_model
 from .search.matrix import Filters, VectorMatrix
-from .types import ErrorInfo, FolderInfo, IndexCounts, IndexProgress, LibraryStatus, PhotoInfo, SearchQuery, SearchResult
+from .types import (
+    ErrorInfo,
+    FolderInfo,
+    IndexCounts,
+    IndexProgress,
+    LibraryStatus,
+    PhotoInfo,
+    SearchQuery,
+    SearchResult,
+)
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "library.db"
 
 
-class UserError(Exception):
-    """An expected failure with a one-line message for the user (exit code 1 on the CLI)."""
-
-
 class PhotoLibrary:
-    def __init__(self, root: Path, model_name: str | None = None, device: str | None = None) -> None:
+    def __init__(
+        self, root: Path, model_name: str | None = None, device: str | None = None, decode_workers: int | None = None
+    ) -> None:
         self.root = root
+        #: threads decoding photos while the network runs (None: chosen from the core count)
+        self.decode_workers = decode_workers
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -64,8 +74,14 @@ class PhotoLibrary:
         self._job_lock = threading.Lock()
 
     @classmethod
-    def open(cls, root: Path | str | None = None, model_name: str | None = None, device: str | None = None) -> PhotoLibrary:
-        return cls(Path(root).expanduser() if root else paths.default_library_dir(), model_name, device)
+    def open(
+        cls,
+        root: Path | str | None = None,
+        model_name: str | None = None,
+        device: str | None = None,
+        decode_workers: int | None = None,
+    ) -> PhotoLibrary:
+        return cls(Path(root).expanduser() if root else paths.default_library_dir(), model_name, device, decode_workers)
 
     def close(self) -> None:
         for model in self._models.values():
@@ -244,7 +260,14 @@ class PhotoLibrary:
 
     # -- indexing ----------------------------------------------------------------------------
     def _indexer(self) -> Indexer:
-        return Indexer(self.engine, self.thumbnails_dir, lambda: self.get_model(self.model_name), self._matrix_if_loaded)
+        return Indexer(
+            self.engine,
+            self.thumbnails_dir,
+            lambda: self.get_model(self.model_name),
+            self._matrix_if_loaded,
+            decode_workers=self.decode_workers,
+            cpu_workers=self.decode_workers,
+        )
 
     def _matrix_if_loaded(self, key: str) -> VectorMatrix | None:
         with self._matrix_lock:
@@ -266,10 +289,13 @@ class PhotoLibrary:
             if not specs:
                 yield IndexProgress("done", 0, 0, counts=IndexCounts(), message="No folders to index")
                 return
+            counts = IndexCounts()
             try:
-                yield from self._indexer().run(specs, cancel, only)
+                for event in self._indexer().run(specs, cancel, only):
+                    counts = event.counts
+                    yield event
             except Cancelled:
-                yield IndexProgress("cancelled", 0, 0, message="Cancelled")
+                yield IndexProgress("cancelled", 0, 0, counts=counts, message="Cancelled")
                 return
             self._finish_model_switch()
         finally:

@@ -89,11 +89,14 @@ def reconcile(
     known: list[KnownPhoto],
     may_remove: set[int] | None,
     checkpoint=lambda: None,
+    protected: tuple[str, ...] = (),
 ) -> Reconciliation:
     """Bring the photos table in line with ``found``.
 
-    ``may_remove``: folder ids whose scan completed (their vanished photos are removed); None means
-    any known photo not found and no longer on disk is removed (used for event-driven updates).
+    ``may_remove``: folder ids whose scan completed: their known photos that the scan did not find
+    (deleted, or now hidden or excluded) are removed. None: every known photo that was looked at and
+    not found is removed (event-driven updates). Photos below ``protected`` folders (which could not
+    be read this time) are kept.
     """
     result = Reconciliation()
     counts = result.counts
@@ -132,12 +135,13 @@ def reconcile(
                 checkpoint()
         s.commit()
 
+        guard = tuple(p.rstrip("/") + "/" for p in protected)
         missing = [
             k
             for k in known
             if k.path not in found
             and (k.folder_id in may_remove if may_remove is not None else True)
-            and not os.path.exists(k.path)
+            and not k.path.startswith(guard)
         ]
         missing_by_hash: dict[str, list[KnownPhoto]] = defaultdict(list)
         for k in missing:

@@ -190,7 +190,8 @@ class Indexer:
             may_remove = None
         cancel.checkpoint()
         yield IndexProgress("scan", len(found), len(found), counts=counts, message="Comparing with the library…")
-        rec = reconcile(self.engine, found, known, may_remove, cancel.checkpoint)
+        protected = tuple(p.path for p in problems)
+        rec = reconcile(self.engine, found, known, may_remove, cancel.checkpoint, protected)
         counts = rec.counts
         if only_paths is None:
             counts.failed += record_problems(self.engine, problems, [f.path for f in folders if f.id in complete])

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..errors import ModelUnavailable
 from .base import EmbeddingModel
+
+__all__ = ["DEFAULT_MODEL", "ModelUnavailable", "load_model", "register_model"]
 
 DEFAULT_MODEL = "builtin"
 
 Factory = Callable[[str, "str | None"], EmbeddingModel]
 _FACTORIES: dict[str, Factory] = {}
-
-
-class ModelUnavailable(RuntimeError):
-    """A model cannot be loaded (not downloaded and offline, bad weights, unknown name)."""
 
 
 def register_model(prefix: str, factory: Factory) -> None:
