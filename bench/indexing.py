@@ -281,6 +281,11 @@ def naive(files: list[Path], model: Any) -> dict[str, float]:
     return {"images": len(files), "seconds": seconds, "ips": len(files) / seconds}
 
 
+def cpu_efficiency(model_cpu_ms: float, pipeline_ms: dict[str, float | None]) -> float | None:
+    parts = [v for v in pipeline_ms.values() if v is not None]
+    return C.rounded(model_cpu_ms / sum(parts), 3) if parts and sum(parts) > 0 else None
+
+
 # -- main --------------------------------------------------------------------------------------
 def main() -> int:
     p = C.parser(__doc__.split("\n\n")[0])
@@ -360,6 +365,10 @@ def main() -> int:
         "cpu_ms_per_photo": p12["cpu_ms_per_photo"],
         "peak_rss_mb": C.rounded(peak_rss / 2**20, 1),
         # context
+        # CPU time of the model alone / CPU time of the pipeline, per photo: the efficiency an idle
+        # machine would show with every core busy; robust to other programs' load
+        "cpu_efficiency_12mp": cpu_efficiency(model_cpu_ms, p12["cpu_ms_per_photo"]),
+        "cpu_efficiency_originals": cpu_efficiency(model_cpu_ms, po["cpu_ms_per_photo"]) if po else None,
         "cpu_ms_per_photo_originals": po["cpu_ms_per_photo"] if po else None,
         "model_only_cpu_ms_per_photo": C.rounded(model_cpu_ms, 1),
         "model_only_ips_batch32": C.rounded(one_stream, 2),
@@ -390,6 +399,8 @@ def main() -> int:
         f"\n\nspeed-up of the pipeline over the naive one (12 MP): {result['speedup_vs_naive']}x (target >= 4)"
         f"\nCPU ms per 12-MP photo: decode {cpu['decode']}, model {cpu['model']}, other {cpu['other']}"
         f"  (model alone: {result['model_only_cpu_ms_per_photo']} ms)"
+        f"\nCPU-time efficiency (model alone / pipeline, per photo): 12 MP {result['cpu_efficiency_12mp']},"
+        f" originals {result['cpu_efficiency_originals']}"
         f"\npeak RSS {result['peak_rss_mb']} MB; torch threads {result['torch_threads']}; "
         f"load average before {load_before}, after {C.load_avg()}"
     )

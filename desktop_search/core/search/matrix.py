@@ -37,6 +37,8 @@ EXACT_ROWS = 32_768
 RERANK = 1024
 #: rows per block when converting float16 rows to float32 for an exact product
 _BLOCK = 4096
+#: rows per block when quantising (1 MB of float32: stays in a core's L2 cache)
+_QBLOCK = 1024
 
 
 def _exact_matvec(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -65,28 +67,38 @@ def _exact_matvec(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
 
 def _quantise(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric per-row int8: rows ≈ q * scale[:, None]."""
-    v = np.asarray(vectors, dtype=np.float32)
-    if v.ndim == 1:
-        v = v.reshape(1, -1)
-    amax = np.maximum(v.max(axis=1), -v.min(axis=1))
+    v = np.array(vectors, dtype=np.float32, ndmin=2)  # a copy: scaled in place below
+    q = np.empty(v.shape, np.int8)
+    scale = _quantise_into(v, q)
+    return q, scale
+
+
+def _quantise_into(block: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Quantise a float32 block (overwritten) into ``out`` (int8); returns the row scales."""
+    amax = np.maximum(block.max(axis=1), -block.min(axis=1))
     scale = np.where(amax > 0, amax / np.float32(127.0), np.float32(1.0)).astype(np.float32)
-    q = v * (np.float32(1.0) / scale)[:, None]
-    np.rint(q, out=q)
-    np.clip(q, -127, 127, out=q)
-    return q.astype(np.int8), scale
+    block *= (np.float32(1.0) / scale)[:, None]
+    np.rint(block, out=block)
+    out[...] = block  # |values| <= 127 by construction
+    return scale
 
 
 def _write_vectors(full: np.ndarray, q8: np.ndarray, scale: np.ndarray, rows: np.ndarray, vectors: np.ndarray) -> None:
-    """Store ``vectors`` at ``rows``: float16 and int8 copies, a cache-sized block at a time."""
+    """Store ``vectors`` at ``rows``: float16 and int8 copies, a cache-sized block at a time.
+
+    float16 input (vectors read from the database) is copied as is: numpy's float32 → float16
+    conversion is slow, the other way round is fast.
+    """
     contiguous = len(rows) > 0 and int(rows[-1]) - int(rows[0]) + 1 == len(rows) and bool((np.diff(rows) == 1).all())
-    for s in range(0, len(rows), _BLOCK):
-        block = np.asarray(vectors[s : s + _BLOCK], dtype=np.float32)
-        q, sc = _quantise(block)
-        r = rows[s : s + _BLOCK]
+    for s in range(0, len(rows), _QBLOCK):
+        src = vectors[s : s + _QBLOCK]
+        block = np.array(src, dtype=np.float32)
+        r = rows[s : s + _QBLOCK]
         where: slice | np.ndarray = slice(int(r[0]), int(r[-1]) + 1) if contiguous else r
-        full[where] = block
+        full[where] = src
+        q = np.empty(block.shape, np.int8)
+        scale[where] = _quantise_into(block, q)
         q8[where] = q
-        scale[where] = sc
 
 
 class _Int8Kernel:
@@ -364,7 +376,11 @@ class VectorMatrix:
                 slots[missing] = self._take_slots(int(missing.sum()))
                 self._slot[keep] = slots
                 self._t_owner[slots] = keep
-            vecs = np.stack([np.asarray(t).reshape(self.dim) for t in texts if t is not None])
+            present = [t for t in texts if t is not None]
+            try:
+                vecs = np.concatenate(present).reshape(len(present), self.dim)
+            except ValueError:  # vectors of mixed shapes: (dim,) and (1, dim)
+                vecs = np.stack([np.asarray(t).reshape(self.dim) for t in present])
             _write_vectors(self._text, self._t_q8, self._t_scale, slots, vecs)
             self._gate[keep] = [0.0 if g is None else g for g, t in zip(gates, texts, strict=True) if t is not None]
 
