@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -97,8 +99,11 @@ class BuiltinModel(EmbeddingModel):
         self.image_size = LITE_SPECS[cfg.encoder].image_size
         self._torch = torch
         self._heads = heads.eval().to(self.device)
-        self._image_encoder = LiteEncoder(cfg.encoder).to(self.device, encoder_dtype(self.device))
-        self._text_encoder = MiniLM().to(self.device, encoder_dtype(self.device))
+        dtype = encoder_dtype(self.device)
+        self._image_encoder = _shared(
+            ("lite", cfg.encoder, self.device), lambda: LiteEncoder(cfg.encoder).to(self.device, dtype)
+        )
+        self._text_encoder = _shared(("minilm", self.device), lambda: MiniLM().to(self.device, dtype))
         fusion_state = {
             k.split(".", 1)[1]: v.detach().cpu().numpy()
             for k, v in heads.state_dict().items()
@@ -139,7 +144,7 @@ class BuiltinModel(EmbeddingModel):
         with self._torch.inference_mode():
             for i in range(0, len(texts), TEXT_BATCH):
                 states, mask = self._text_states(texts[i : i + TEXT_BATCH])
-                out.append(self._heads.text.queries(states, mask).cpu().numpy())
+                out.append(self._heads.text(states, mask).cpu().numpy())
         return _unit(np.concatenate(out))
 
     def encode_photo_texts(self, texts: Sequence[str]) -> PhotoTextVectors:
@@ -148,7 +153,7 @@ class BuiltinModel(EmbeddingModel):
         with self._torch.inference_mode():
             for i in range(0, len(texts), TEXT_BATCH):
                 states, mask = self._text_states(texts[i : i + TEXT_BATCH])
-                v, g = self._heads.text.photo_texts(states, mask)
+                v, g = self._heads.photo_text(states, mask)
                 vecs.append(v.cpu().numpy())
                 gates.append(g.cpu().numpy())
         return PhotoTextVectors(
@@ -163,8 +168,30 @@ class BuiltinModel(EmbeddingModel):
         self._heads = None  # type: ignore[assignment]
         self._image_encoder = None  # type: ignore[assignment]
         self._text_encoder = None  # type: ignore[assignment]
-        if self.device.startswith("cuda"):
-            self._torch.cuda.empty_cache()
+        if self.device != "cpu":
+            # accelerator memory is scarce: drop the shared encoders too (other live models keep theirs)
+            release_shared_encoders()
+            if self.device.startswith("cuda"):
+                self._torch.cuda.empty_cache()
+
+
+_ENCODERS: dict[tuple[str, ...], Any] = {}
+_ENCODERS_LOCK = threading.Lock()
+
+
+def _shared(key: tuple[str, ...], make: Callable[[], Any]) -> Any:
+    """Frozen encoders are read-only: models loaded again (other heads, same device) share them."""
+    with _ENCODERS_LOCK:
+        enc = _ENCODERS.get(key)
+        if enc is None:
+            enc = _ENCODERS[key] = make()
+        return enc
+
+
+def release_shared_encoders() -> None:
+    """Forget the cached frozen encoders (frees their memory once no model uses them)."""
+    with _ENCODERS_LOCK:
+        _ENCODERS.clear()
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -183,5 +210,7 @@ def load_builtin(name: str = "builtin", device: str | None = None) -> BuiltinMod
     try:
         path = weights_file_for(name)
         return BuiltinModel(name, path, device=device)
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError, OSError) as exc:
+    except ModelUnavailable:
+        raise
+    except Exception as exc:  # a damaged file raises safetensors' own error types
         raise ModelUnavailable(f"cannot load {name!r}: {exc}") from exc

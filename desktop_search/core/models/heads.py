@@ -8,7 +8,7 @@ Everything here is small and trained on cached frozen-encoder features (see ``tr
   ``dim`` and L2 normalisation.
 - :class:`TextHead`: MiniLM token states (B, T, 384) + mask → joint vector, the same recipe over
   tokens (attention pooling over token states + mean pooling). Used for search queries.
-- :class:`PhotoTextHead`: a second output of the text trunk for a photo's own text (caption or
+- :class:`PhotoTextHead`: the same recipe, separately trained, for a photo's own text (caption or
   filename), plus a scalar *gate* logit saying how informative that text is.
 - :class:`FusionParams`: the query-dependent attention over the image and text modalities, in torch
   for training; :mod:`.fusion` evaluates the same formula in numpy at search time.
@@ -31,12 +31,13 @@ class HeadConfig:
     encoder: str = "lite0"
     image_feat: int = 1280
     text_feat: int = 384
-    width: int = 512
+    width: int = 256
     dim: int = 256
     heads: int = 8
     mlp_ratio: float = 2.0
     dropout: float = 0.1
     attn_pool: bool = True
+    token_pca: int = 256
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -48,7 +49,12 @@ class HeadConfig:
 
 
 class AttnPool(nn.Module):
-    """Multi-head attention pooling: learned queries, shifted by the global feature, over tokens."""
+    """Multi-head attention pooling: one learned query per head, shifted by the global feature.
+
+    Standard attention (key/value projections of every token) computed in the cheap order: the
+    query is folded into the key weights and the value projection is applied after pooling, so the
+    per-token cost is a single dot product per head.
+    """
 
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
@@ -62,80 +68,153 @@ class AttnPool(nn.Module):
     def forward(
         self, tokens: torch.Tensor, glob: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        b, t, d = tokens.shape
+        b, _, w = tokens.shape
         h = self.heads
-        q = (self.query + self.q_from_global(glob)).view(b, h, 1, d // h)
-        k = self.k(tokens).view(b, t, h, d // h).transpose(1, 2)
-        v = self.v(tokens).view(b, t, h, d // h).transpose(1, 2)
-        logits = (q @ k.transpose(-1, -2)) / math.sqrt(d // h)  # (b, h, 1, t)
+        dh = w // h
+        q = (self.query + self.q_from_global(glob)).view(b, h, dh)
+        wk = self.k.weight.view(h, dh, w)
+        qk = torch.einsum("bhd,hdw->bhw", q, wk)  # query folded into the key projection
+        logits = torch.einsum("bhw,btw->bht", qk, tokens) + (q * self.k.bias.view(h, dh)).sum(
+            -1, keepdim=True
+        )
+        logits = logits / math.sqrt(dh)
         if mask is not None:
-            logits = logits.masked_fill(~mask.bool()[:, None, None, :], float("-inf"))
+            logits = logits.masked_fill(~mask.bool()[:, None, :], float("-inf"))
         att = logits.softmax(-1)
-        pooled = (att @ v).reshape(b, d)
-        return self.out(pooled)
+        pooled_tokens = torch.einsum("bht,btw->bhw", att, tokens)  # (b, h, w)
+        wv = self.v.weight.view(h, dh, w)
+        pooled = torch.einsum("bhw,hdw->bhd", pooled_tokens, wv) + self.v.bias.view(h, dh)
+        return self.out(pooled.reshape(b, w))
+
+
+class _Zero(nn.Module):
+    """No residual MLP (``mlp_ratio`` = 0)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
 
 
 class _Trunk(nn.Module):
-    """tokens (B, T, C) [+ mask] → (B, width): global mean + attention pooling + residual MLP."""
+    """(global feature (B, G), tokens (B, T, C) [+ mask]) → (B, width).
 
-    def __init__(self, in_dim: int, cfg: HeadConfig) -> None:
+    A linear projection of the global feature, plus multi-head attention pooling over the projected
+    tokens with queries conditioned on the global part, then a residual MLP.
+    """
+
+    def __init__(self, glob_dim: int, tok_dim: int, cfg: HeadConfig) -> None:
         super().__init__()
         w = cfg.width
-        self.in_norm = nn.LayerNorm(in_dim)
-        self.glob = nn.Linear(in_dim, w)
-        self.tok = nn.Linear(in_dim, w)
-        self.tok_norm = nn.LayerNorm(w)
-        self.pool = AttnPool(w, cfg.heads) if cfg.attn_pool else None
+        self.glob_norm = nn.LayerNorm(glob_dim)
+        self.glob = nn.Linear(glob_dim, w)
+        self.pool: AttnPool | None = None
+        if cfg.attn_pool:
+            self.tok_in_norm = nn.LayerNorm(tok_dim)
+            self.tok = nn.Linear(tok_dim, w)
+            self.tok_norm = nn.LayerNorm(w)
+            self.pool = AttnPool(w, cfg.heads)
         hidden = int(w * cfg.mlp_ratio)
         self.mlp_norm = nn.LayerNorm(w)
-        self.mlp = nn.Sequential(
-            nn.Linear(w, hidden), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(hidden, w)
+        self.mlp: nn.Module = (
+            nn.Sequential(nn.Linear(w, hidden), nn.GELU(), nn.Dropout(cfg.dropout), nn.Linear(hidden, w))
+            if hidden > 0
+            else _Zero()
         )
         self.drop = nn.Dropout(cfg.dropout)
         self.out_norm = nn.LayerNorm(w)
 
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        if mask is None:
-            mean = tokens.mean(1)
-        else:
-            m = mask.to(tokens.dtype).unsqueeze(-1)
-            mean = (tokens * m).sum(1) / m.sum(1).clamp(min=1.0)
-        h = self.glob(self.in_norm(mean))
-        if self.pool is not None:
-            toks = self.tok_norm(self.tok(self.in_norm(tokens)))
+    def forward(
+        self, glob: torch.Tensor, tokens: torch.Tensor | None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        h = self.glob(self.glob_norm(glob))
+        if self.pool is not None and tokens is not None:
+            toks = self.tok_norm(self.tok(self.tok_in_norm(tokens)))
             h = h + self.pool(toks, h, mask)
         h = h + self.drop(self.mlp(self.mlp_norm(h)))
         return self.out_norm(h)
 
 
+def masked_mean(tokens: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    if mask is None:
+        return tokens.mean(1)
+    m = mask.to(tokens.dtype).unsqueeze(-1)
+    return (tokens * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
 class ImageHead(nn.Module):
+    """Feature map → joint vector.
+
+    The global path sees the full 1280-d mean-pooled feature; the attention path sees each spatial
+    position reduced by a fixed PCA (fitted on training features, stored with the weights), which
+    keeps attention pooling cheap to train and run.
+    """
+
     def __init__(self, cfg: HeadConfig) -> None:
         super().__init__()
-        self.trunk = _Trunk(cfg.image_feat, cfg)
+        self.register_buffer("pca_mean", torch.zeros(cfg.image_feat))
+        basis = torch.linalg.qr(torch.randn(cfg.image_feat, cfg.token_pca))[0]
+        self.register_buffer("pca_basis", basis)
+        self.trunk = _Trunk(cfg.image_feat, cfg.token_pca, cfg)
         self.proj = nn.Linear(cfg.width, cfg.dim)
+
+    def reduce_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        return (tokens - self.pca_mean) @ self.pca_basis
+
+    def split(self, fmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, h, w) or (B, h·w, C) → (global mean (B, C), PCA-reduced tokens (B, h·w, r))."""
+        tokens = fmap.flatten(2).transpose(1, 2) if fmap.dim() == 4 else fmap
+        return tokens.mean(1), self.reduce_tokens(tokens)
+
+    def from_parts(
+        self, glob: torch.Tensor, reduced: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return F.normalize(self.proj(self.trunk(glob, reduced, mask)), dim=-1)
 
     def forward(self, fmap: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) or (B, h·w, C) features → (B, dim) unit vectors."""
-        tokens = fmap.flatten(2).transpose(1, 2) if fmap.dim() == 4 else fmap
-        return F.normalize(self.proj(self.trunk(tokens)), dim=-1)
+        return self.from_parts(*self.split(fmap))
 
 
 class TextHead(nn.Module):
-    """Text trunk with two outputs: query vectors and photo-text vectors + gate."""
+    """Search queries: MiniLM token states → joint vector."""
 
     def __init__(self, cfg: HeadConfig) -> None:
         super().__init__()
-        self.trunk = _Trunk(cfg.text_feat, cfg)
+        self.trunk = _Trunk(cfg.text_feat, cfg.text_feat, cfg)
         self.proj = nn.Linear(cfg.width, cfg.dim)
-        self.photo_proj = nn.Linear(cfg.width, cfg.dim)
-        self.gate = nn.Sequential(nn.Linear(cfg.width, 64), nn.GELU(), nn.Linear(64, 1))
 
-    def queries(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.proj(self.trunk(states, mask)), dim=-1)
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.proj(self.trunk(masked_mean(states, mask), states, mask)), dim=-1)
 
-    def photo_texts(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.trunk(states, mask)
-        return F.normalize(self.photo_proj(h), dim=-1), self.gate(h).squeeze(-1)
+
+def gate_input(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Gate features from frozen MiniLM states: the unit sentence embedding and log token count.
+
+    Built from the frozen encoder only, so a gate fitted with one set of heads (held-out calibration)
+    transfers unchanged to heads retrained on all the data.
+    """
+    m = mask.to(states.dtype).unsqueeze(-1)
+    n = m.sum(1).clamp(min=1.0)
+    emb = F.normalize((states * m).sum(1) / n, dim=-1)
+    return torch.cat([emb, torch.log(n)], dim=-1)
+
+
+class PhotoTextHead(nn.Module):
+    """A photo's own text → joint vector (compared with query vectors) + informativeness gate logit."""
+
+    def __init__(self, cfg: HeadConfig) -> None:
+        super().__init__()
+        self.trunk = _Trunk(cfg.text_feat, cfg.text_feat, cfg)
+        self.proj = nn.Linear(cfg.width, cfg.dim)
+        self.gate = nn.Sequential(nn.Linear(cfg.text_feat + 1, 64), nn.GELU(), nn.Linear(64, 1))
+
+    def vectors(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.proj(self.trunk(masked_mean(states, mask), states, mask)), dim=-1)
+
+    def gate_logit(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.gate(gate_input(states, mask)).squeeze(-1)
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.vectors(states, mask), self.gate_logit(states, mask)
 
 
 class FusionParams(nn.Module):
@@ -177,19 +256,6 @@ class FusionParams(nn.Module):
         fused = self.log_m.exp() * ((1 - a_txt) * z_img + a_txt * z_txt)
         return torch.where(has_text[None, :].bool(), fused, z_img + self.c_none)
 
-    def export(self) -> dict[str, torch.Tensor]:
-        """Plain values for the numpy scorer."""
-        with torch.no_grad():
-            return {
-                "u": (self.u_txt - self.u_img).detach().float().clone(),
-                "b": (self.b_txt - self.b_img).detach().float().reshape(1).clone(),
-                "s_img": self.log_s_img.exp().detach().float().reshape(1).clone(),
-                "s_txt": self.log_s_txt.exp().detach().float().reshape(1).clone(),
-                "c_txt": self.c_txt.detach().float().reshape(1).clone(),
-                "m": self.log_m.exp().detach().float().reshape(1).clone(),
-                "c_none": self.c_none.detach().float().reshape(1).clone(),
-            }
-
 
 class BuiltinHeads(nn.Module):
     """All learned parameters of the builtin model, saved together in one safetensors file."""
@@ -199,4 +265,5 @@ class BuiltinHeads(nn.Module):
         self.cfg = cfg
         self.image = ImageHead(cfg)
         self.text = TextHead(cfg)
+        self.photo_text = PhotoTextHead(cfg)
         self.fusion = FusionParams(cfg.dim)

@@ -1,0 +1,576 @@
+"""Training the builtin model's heads and fusion on cached frozen-encoder features.
+
+Three stages, all on features extracted once (``features.py``):
+
+1. *Retrieval heads*: :class:`~.heads.ImageHead` and the query :class:`~.heads.TextHead`, with a
+   symmetric InfoNCE loss over (photo view, random caption) pairs; photo views include flips and
+   random resized crops (cached as separate views).
+2. *Photo-text head*: :class:`~.heads.PhotoTextHead` maps a photo's own caption so that its dot
+   product with the (frozen) query vector of *another* caption of the same photo is high (InfoNCE).
+3. *Fusion*: the gate MLP and :class:`~.heads.FusionParams`, with a listwise loss over galleries of
+   photos where a fraction (``caption_fraction``) carries a caption (some replaced by meaningless
+   camera file names, so the gate learns to ignore them) and the query is another caption.
+
+Similarities on photos the heads were trained on are over-confident, so with ``holdout`` > 0 the
+fusion is calibrated on held-out photos scored by heads trained without them; the shipped heads are
+then retrained on all photos and the fitted fusion and gate carried over (the gate reads frozen
+MiniLM features only, so it transfers).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .dataset import CaptionedImages
+from .evaluation import fused_ranks, ranks_from_scores, recall_summary
+from .features import TextFeatures, extract_image_features, extract_text_features, stderr_progress
+from .fusion import LearnedFusion
+from .heads import BuiltinHeads, HeadConfig, gate_input
+
+Log = Callable[[str], None]
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class TrainSettings:
+    """Everything that shapes a training run (saved in the weights file's metadata)."""
+
+    encoder: str = "lite0"
+    views: tuple[str, ...] = ("orig", "flip", "rc0", "rc1")
+    width: int = 256
+    dim: int = 256
+    heads: int = 8
+    mlp_ratio: float = 2.0
+    dropout: float = 0.1
+    attn_pool: bool = True
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    feat_dropout: float = 0.0  # dropout on the frozen features fed to the heads (training only)
+    token_drop: float = 0.0  # fraction of image positions hidden from attention pooling per step
+    temperature: float = 0.05  # initial softmax temperature of the contrastive loss
+    learn_temperature: bool = True
+    captions_per_step: int = 1  # captions of each photo used per step (multi-positive InfoNCE when > 1)
+    text_epochs: int = 10
+    text_lr: float = 5e-4
+    fusion_steps: int = 1500
+    gallery: int = 500
+    caption_fraction: float = 0.5
+    junk_fraction: float = 0.1
+    holdout: float = 0.0
+    seed: int = 0
+
+    def head_config(self) -> HeadConfig:
+        return HeadConfig(
+            encoder=self.encoder,
+            width=self.width,
+            dim=self.dim,
+            heads=self.heads,
+            mlp_ratio=self.mlp_ratio,
+            dropout=self.dropout,
+            attn_pool=self.attn_pool,
+        )
+
+
+# -- features ------------------------------------------------------------------------------------------
+@dataclass
+class FeatureSet:
+    """Cached features of a captioned photo set: image views and every caption's token states."""
+
+    names: list[str]
+    images: dict[str, np.ndarray]  # view → (N, P, C) float16
+    text: TextFeatures  # all captions, flattened in photo order
+    caption_ids: list[np.ndarray]  # photo i's captions: indices into ``text``
+    captions: list[list[str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def subset(self, rows: np.ndarray) -> FeatureSet:
+        return FeatureSet(
+            [self.names[i] for i in rows],
+            {v: a[rows] for v, a in self.images.items()},
+            self.text,
+            [self.caption_ids[i] for i in rows],
+            [self.captions[i] for i in rows] if self.captions else [],
+        )
+
+
+def load_features(
+    data: CaptionedImages,
+    encoder: str,
+    views: Sequence[str],
+    *,
+    device: str | None = None,
+    log: Log = _stderr,
+    label: str = "",
+) -> FeatureSet:
+    images = {}
+    for v in views:
+        t = time.monotonic()
+        images[v] = extract_image_features(
+            data.paths, encoder, v, device=device, progress=stderr_progress(f"{label}features {encoder}/{v}")
+        )
+        log(f"{label}image features {encoder}/{v}: {len(data)} photos in {time.monotonic() - t:.1f}s")
+    flat = [c for cs in data.captions for c in cs]
+    text = extract_text_features(flat, device=device, progress=stderr_progress(f"{label}caption features"))
+    ids, k = [], 0
+    for cs in data.captions:
+        ids.append(np.arange(k, k + len(cs)))
+        k += len(cs)
+    return FeatureSet(list(data.names), images, text, ids, [list(c) for c in data.captions])
+
+
+@torch.no_grad()
+def fit_token_pca(heads: BuiltinHeads, fs: FeatureSet, seed: int = 0, max_tokens: int = 120_000) -> float:
+    """Fit the image head's fixed token PCA on training features; returns the explained variance."""
+    rng = np.random.default_rng(seed)
+    feats = fs.images["orig"] if "orig" in fs.images else next(iter(fs.images.values()))
+    n, p, c = feats.shape
+    rows = rng.choice(n, size=min(n, max(1, max_tokens // p)), replace=False)
+    x = torch.from_numpy(feats[np.sort(rows)].reshape(-1, c).astype(np.float64))
+    mean = x.mean(0)
+    cov = torch.cov((x - mean).T)
+    vals, vecs = torch.linalg.eigh(cov)
+    r = heads.image.pca_basis.shape[1]
+    top = torch.argsort(vals, descending=True)[:r]
+    heads.image.pca_mean.copy_(mean.float())
+    heads.image.pca_basis.copy_(vecs[:, top].float())
+    return float(vals[top].sum() / vals.sum())
+
+
+@torch.no_grad()
+def image_parts(
+    heads: BuiltinHeads, feats: np.ndarray, batch: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(global means (N, C) float32, PCA-reduced tokens (N, P, r) float16) for cached features."""
+    globs, reds = [], []
+    for r in _chunks(len(feats), batch):
+        g, red = heads.image.split(torch.from_numpy(feats[r].astype(np.float32)))
+        globs.append(g)
+        reds.append(red.to(torch.float16))
+    return torch.cat(globs), torch.cat(reds)
+
+
+def _image_batch(
+    parts: dict[str, tuple[torch.Tensor, torch.Tensor]], rows: np.ndarray, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    views = list(parts)
+    pick = rng.integers(0, len(views), size=len(rows))
+    globs = torch.empty((len(rows), parts[views[0]][0].shape[1]))
+    reds = torch.empty((len(rows), *parts[views[0]][1].shape[1:]))
+    for k, v in enumerate(views):
+        sel = np.flatnonzero(pick == k)
+        if len(sel):
+            src = torch.from_numpy(rows[sel])
+            globs[sel] = parts[v][0][src]
+            reds[sel] = parts[v][1][src].float()
+    return globs, reds
+
+
+def _chunks(n: int, size: int) -> list[np.ndarray]:
+    return [np.arange(s, min(s + size, n)) for s in range(0, n, size)]
+
+
+@torch.no_grad()
+def embed_images(heads: BuiltinHeads, fs: FeatureSet, view: str = "orig", batch: int = 500) -> np.ndarray:
+    heads.eval()
+    out = [
+        heads.image(torch.from_numpy(fs.images[view][r].astype(np.float32))) for r in _chunks(len(fs), batch)
+    ]
+    return torch.cat(out).numpy() if out else np.zeros((0, heads.cfg.dim), np.float32)
+
+
+@torch.no_grad()
+def embed_texts(
+    module: Callable[..., torch.Tensor], text: TextFeatures, ids: np.ndarray, batch: int = 1000
+) -> np.ndarray:
+    out = []
+    for s in range(0, len(ids), batch):
+        st, m = text.padded(ids[s : s + batch])
+        r = module(st, m)
+        out.append(r if isinstance(r, torch.Tensor) else r[0])
+    return torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def embed_gate_inputs(text: TextFeatures, ids: np.ndarray, batch: int = 2000) -> torch.Tensor:
+    out = []
+    for s in range(0, len(ids), batch):
+        st, m = text.padded(ids[s : s + batch])
+        out.append(gate_input(st, m))
+    return torch.cat(out)
+
+
+# -- stage 1 -------------------------------------------------------------------------------------------
+def _contrastive(logits: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE for (captions × photos) logits; ``owner[i]`` is caption i's photo.
+
+    Caption→photo is a plain softmax; photo→caption treats all of a photo's captions in the batch
+    as positives (mean log-likelihood over them).
+    """
+    t2i = F.cross_entropy(logits, owner)
+    log_p = logits.T.log_softmax(-1)  # (photos, captions)
+    pos = F.one_hot(owner, logits.shape[1]).T.to(log_p.dtype)
+    i2t = -((log_p * pos).sum(1) / pos.sum(1).clamp(min=1)).mean()
+    return (t2i + i2t) / 2
+
+
+def _cosine_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int, warmup: int) -> None:
+    if step < warmup:
+        lr = base * (step + 1) / warmup
+    else:
+        lr = base * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+    for g in opt.param_groups:
+        g["lr"] = lr
+
+
+def text_to_image(heads: BuiltinHeads, fs: FeatureSet) -> dict[str, float]:
+    """Text→image figures of the current heads on a feature set (every caption a query)."""
+    iv = embed_images(heads, fs)
+    ids = np.concatenate(fs.caption_ids)
+    targets = np.concatenate([np.full(len(c), i) for i, c in enumerate(fs.caption_ids)])
+    heads.eval()
+    qv = embed_texts(heads.text, fs.text, ids)
+    return recall_summary(ranks_from_scores(qv @ iv.T, targets))
+
+
+def train_retrieval(
+    heads: BuiltinHeads, train: FeatureSet, dev: FeatureSet | None, s: TrainSettings, log: Log = _stderr
+) -> None:
+    """Stage 1: image head + query head with symmetric InfoNCE."""
+    rng = np.random.default_rng(s.seed)
+    explained = fit_token_pca(heads, train, s.seed)
+    t0 = time.monotonic()
+    parts = {v: image_parts(heads, train.images[v]) for v in s.views}
+    log(
+        f"token PCA to {heads.image.pca_basis.shape[1]} dims keeps {100 * explained:.1f}% of the variance "
+        f"({time.monotonic() - t0:.0f}s to reduce {len(s.views)} views)"
+    )
+    params = list(heads.image.parameters()) + list(heads.text.parameters())
+    logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / s.temperature)))
+    logit_scale.requires_grad_(s.learn_temperature)
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": s.weight_decay},
+            {"params": [*no_decay, logit_scale], "weight_decay": 0.0},
+        ],
+        lr=s.lr,
+    )
+    n = len(train)
+    bs = min(s.batch_size, n)
+    steps_per_epoch = max(1, n // bs)
+    total = s.epochs * steps_per_epoch
+    step = 0
+    for epoch in range(s.epochs):
+        heads.train()
+        perm = rng.permutation(n)
+        t0, losses = time.monotonic(), []
+        for b in range(steps_per_epoch):
+            rows = perm[b * bs : (b + 1) * bs]
+            k = max(1, s.captions_per_step)
+            caps, owner = [], []
+            for j, r in enumerate(rows):
+                ids = train.caption_ids[r]
+                pick = rng.choice(ids, size=min(k, len(ids)), replace=False)
+                caps.extend(int(c) for c in pick)
+                owner.extend([j] * len(pick))
+            glob, red = _image_batch(parts, rows, rng)
+            tok_mask = None
+            if s.token_drop > 0:
+                tok_mask = torch.rand(red.shape[:2]) >= s.token_drop
+                tok_mask[:, 0] |= ~tok_mask.any(1)  # keep at least one position
+            if s.feat_dropout > 0:
+                glob, red = F.dropout(glob, s.feat_dropout), F.dropout(red, s.feat_dropout)
+            img = heads.image.from_parts(glob, red, tok_mask)
+            st, m = train.text.padded(np.array(caps))
+            if s.feat_dropout > 0:
+                st = F.dropout(st, s.feat_dropout)
+            txt = heads.text(st, m)
+            loss = _contrastive(logit_scale.exp().clamp(max=100) * txt @ img.T, torch.tensor(owner))
+            _cosine_lr(opt, s.lr, step, total, warmup=steps_per_epoch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            step += 1
+        msg = f"retrieval epoch {epoch + 1}/{s.epochs}: loss {np.mean(losses):.3f} ({time.monotonic() - t0:.1f}s)"
+        if dev is not None and ((epoch + 1) % 5 == 0 or epoch + 1 == s.epochs):
+            r = text_to_image(heads, dev)
+            msg += f"  dev R@1 {r['r1']:.1f} R@5 {r['r5']:.1f} R@10 {r['r10']:.1f}"
+        log(msg)
+    heads.eval()
+
+
+# -- stage 2 -------------------------------------------------------------------------------------------
+def _other_caption(rng: np.random.Generator, ids: np.ndarray, not_this: int) -> int:
+    if len(ids) < 2:
+        return int(ids[0])
+    while True:
+        c = int(rng.choice(ids))
+        if c != not_this:
+            return c
+
+
+def train_photo_text(
+    heads: BuiltinHeads, train: FeatureSet, dev: FeatureSet | None, s: TrainSettings, log: Log = _stderr
+) -> None:
+    """Stage 2: the photo-text head against frozen query vectors (initialised from the query head)."""
+    heads.photo_text.trunk.load_state_dict(heads.text.trunk.state_dict())
+    heads.photo_text.proj.load_state_dict(heads.text.proj.state_dict())
+    all_ids = np.arange(len(train.text))
+    qv_all = torch.from_numpy(embed_texts(heads.text, train.text, all_ids))
+    rng = np.random.default_rng(s.seed + 1)
+    params = list(heads.photo_text.trunk.parameters()) + list(heads.photo_text.proj.parameters())
+    opt = torch.optim.AdamW(params, lr=s.text_lr, weight_decay=s.weight_decay)
+    scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.05)))
+    opt.add_param_group({"params": [scale], "weight_decay": 0.0})
+    usable = np.array([i for i, c in enumerate(train.caption_ids) if len(c) >= 2])
+    if len(usable) < 2 or s.text_epochs <= 0:
+        log("photo-text head: kept the query head's mapping (not enough photos with two captions)")
+        return
+    bs = min(s.batch_size, len(usable))
+    steps_per_epoch = max(1, len(usable) // bs)
+    total, step = s.text_epochs * steps_per_epoch, 0
+    for epoch in range(s.text_epochs):
+        heads.photo_text.train()
+        perm = rng.permutation(usable)
+        losses = []
+        for b in range(steps_per_epoch):
+            rows = perm[b * bs : (b + 1) * bs]
+            photo = np.array([rng.choice(train.caption_ids[r]) for r in rows])
+            query = np.array(
+                [_other_caption(rng, train.caption_ids[r], p) for r, p in zip(rows, photo, strict=True)]
+            )
+            st, m = train.text.padded(photo)
+            t = heads.photo_text.vectors(st, m)
+            logits = scale.exp().clamp(max=100) * qv_all[query] @ t.T
+            labels = torch.arange(len(rows))
+            loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+            _cosine_lr(opt, s.text_lr, step, total, warmup=steps_per_epoch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            step += 1
+        log(f"photo-text epoch {epoch + 1}/{s.text_epochs}: loss {np.mean(losses):.3f}")
+    heads.photo_text.eval()
+
+
+# -- stage 3 -------------------------------------------------------------------------------------------
+def junk_names(n: int, seed: int = 0) -> list[str]:
+    """Meaningless camera / phone / screenshot file names (as the app would show them as photo text)."""
+    rng = random.Random(seed)
+
+    def d(k: int) -> str:
+        return "".join(rng.choice("0123456789") for _ in range(k))
+
+    makers = [
+        lambda: f"IMG_{d(4)}",
+        lambda: f"IMG {d(4)}",
+        lambda: f"DSC_{d(4)}",
+        lambda: f"DSC{d(5)}",
+        lambda: f"DSCN{d(4)}",
+        lambda: f"P{d(7)}",
+        lambda: f"PXL_2{d(3)}{d(4)}_{d(9)}",
+        lambda: f"20{d(2)}{d(4)}_{d(6)}",
+        lambda: f"IMG-20{d(6)}-WA{d(4)}",
+        lambda: f"Screenshot 20{d(2)}-{d(2)}-{d(2)} at {d(2)}.{d(2)}.{d(2)}",
+        lambda: f"image ({rng.randint(1, 40)})",
+        lambda: f"photo {rng.randint(1, 400)}",
+        lambda: f"DCIM {d(3)}",
+        lambda: f"GOPR{d(4)}",
+        lambda: f"MVIMG_{d(8)}_{d(6)}",
+        lambda: "untitled",
+        lambda: f"scan{d(3)}",
+    ]
+    return [rng.choice(makers)() for _ in range(n)]
+
+
+@dataclass
+class FusionData:
+    """Fixed inputs for fitting the fusion on a photo set."""
+
+    image_vecs: torch.Tensor  # (N, D)
+    query_vecs: torch.Tensor  # (C, D) every caption as a query
+    photo_vecs: torch.Tensor  # (C, D) every caption as a photo's text
+    gate_in: torch.Tensor  # (C, 385)
+    junk_vecs: torch.Tensor  # (J, D)
+    junk_gate_in: torch.Tensor  # (J, 385)
+    caption_ids: list[np.ndarray]
+
+
+def fusion_data(heads: BuiltinHeads, fs: FeatureSet, s: TrainSettings) -> FusionData:
+    ids = np.arange(len(fs.text))
+    junk = junk_names(400, s.seed)
+    jt = extract_text_features(junk)
+    jids = np.arange(len(junk))
+    return FusionData(
+        image_vecs=torch.from_numpy(embed_images(heads, fs)),
+        query_vecs=torch.from_numpy(embed_texts(heads.text, fs.text, ids)),
+        photo_vecs=torch.from_numpy(embed_texts(heads.photo_text.vectors, fs.text, ids)),
+        gate_in=embed_gate_inputs(fs.text, ids),
+        junk_vecs=torch.from_numpy(embed_texts(heads.photo_text.vectors, jt, jids)),
+        junk_gate_in=embed_gate_inputs(jt, jids),
+        caption_ids=fs.caption_ids,
+    )
+
+
+def train_fusion(heads: BuiltinHeads, data: FusionData, s: TrainSettings, log: Log = _stderr) -> None:
+    """Stage 3: gate MLP + fusion parameters with a listwise loss over simulated libraries."""
+    rng = np.random.default_rng(s.seed + 2)
+    fusion, gate = heads.fusion, heads.photo_text.gate
+    opt = torch.optim.Adam(
+        [
+            {"params": [fusion.u_img, fusion.u_txt], "lr": 3e-3},
+            {"params": [p for n, p in fusion.named_parameters() if not n.startswith("u_")], "lr": 3e-2},
+            {"params": list(gate.parameters()), "lr": 3e-3},
+        ]
+    )
+    n = len(data.caption_ids)
+    g = min(s.gallery, n)
+    losses = []
+    for step in range(s.fusion_steps):
+        rows = rng.choice(n, size=g, replace=False)
+        has_text = rng.random(g) < s.caption_fraction
+        junk = has_text & (rng.random(g) < s.junk_fraction)
+        photo_cap = np.array([rng.choice(data.caption_ids[r]) for r in rows])
+        query_cap = np.array(
+            [
+                _other_caption(rng, data.caption_ids[r], p) if h else rng.choice(data.caption_ids[r])
+                for r, p, h in zip(rows, photo_cap, has_text, strict=True)
+            ]
+        )
+        q = data.query_vecs[query_cap]
+        pv = data.photo_vecs[photo_cap].clone()
+        gi = data.gate_in[photo_cap].clone()
+        if junk.any():
+            j = rng.integers(0, len(data.junk_vecs), size=int(junk.sum()))
+            pv[torch.from_numpy(junk)] = data.junk_vecs[j]
+            gi[torch.from_numpy(junk)] = data.junk_gate_in[j]
+        image_sims = q @ data.image_vecs[rows].T
+        text_sims = q @ pv.T
+        gate_logit = gate(gi).squeeze(-1)
+        scores = fusion(q, image_sims, text_sims, gate_logit, torch.from_numpy(has_text))
+        loss = F.cross_entropy(scores, torch.arange(g))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if (step + 1) % 250 == 0 or step + 1 == s.fusion_steps:
+            log(f"fusion step {step + 1}/{s.fusion_steps}: loss {np.mean(losses[-250:]):.3f}")
+
+
+# -- reports -------------------------------------------------------------------------------------------
+def fusion_report(
+    heads: BuiltinHeads, fs: FeatureSet, fraction: float = 0.5, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """Image-only / text-only / fused figures on a feature set, with the eval command's protocol."""
+    from .evaluation import caption_split
+
+    n = len(fs)
+    has_text, _, pairs_unused = caption_split(n, fs.captions, fraction, seed)
+    del pairs_unused
+    iv = embed_images(heads, fs)
+    q_ids, targets = [], []
+    for i, ids in enumerate(fs.caption_ids):
+        for j, c in enumerate(ids):
+            if not (has_text[i] and j == 0):
+                q_ids.append(c)
+                targets.append(i)
+    qv = embed_texts(heads.text, fs.text, np.array(q_ids))
+    first = np.array([ids[0] for ids in fs.caption_ids])
+    tv = embed_texts(heads.photo_text.vectors, fs.text, first) * has_text[:, None]
+    with torch.no_grad():
+        gate = heads.photo_text.gate(embed_gate_inputs(fs.text, first)).squeeze(-1).numpy()
+    scorer = LearnedFusion({k: v.detach().numpy() for k, v in heads.fusion.state_dict().items()})
+    ranks = fused_ranks(scorer.score, qv, iv, tv.astype(np.float32), gate, has_text, np.array(targets))
+    return {k: recall_summary(r) for k, r in ranks.items()}
+
+
+# -- the whole run -------------------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    heads: BuiltinHeads
+    settings: TrainSettings
+    dev: dict[str, dict[str, float]]
+    seconds: float
+
+
+def _fit_heads(train: FeatureSet, dev: FeatureSet | None, s: TrainSettings, log: Log) -> BuiltinHeads:
+    torch.manual_seed(s.seed)
+    heads = BuiltinHeads(s.head_config())
+    train_retrieval(heads, train, dev, s, log)
+    train_photo_text(heads, train, dev, s, log)
+    return heads
+
+
+def train(train: FeatureSet, dev: FeatureSet | None, s: TrainSettings, log: Log = _stderr) -> TrainResult:
+    """Run all stages (with held-out fusion calibration when ``s.holdout`` > 0)."""
+    t0 = time.monotonic()
+    if s.holdout > 0 and len(train) >= 20:
+        rng = np.random.default_rng(s.seed + 3)
+        perm = rng.permutation(len(train))
+        k = max(10, round(s.holdout * len(train)))
+        fit_rows, cal_rows = np.sort(perm[k:]), np.sort(perm[:k])
+        log(
+            f"calibration run: heads on {len(fit_rows)} photos, fusion fitted on {len(cal_rows)} held-out photos"
+        )
+        cal_heads = _fit_heads(train.subset(fit_rows), None, s, log)
+        train_fusion(cal_heads, fusion_data(cal_heads, train.subset(cal_rows), s), s, log)
+        log("final run: heads on all photos")
+        heads = _fit_heads(train, dev, s, log)
+        heads.fusion.load_state_dict(cal_heads.fusion.state_dict())
+        heads.photo_text.gate.load_state_dict(cal_heads.photo_text.gate.state_dict())
+    else:
+        heads = _fit_heads(train, dev, s, log)
+        train_fusion(heads, fusion_data(heads, train, s), s, log)
+    heads.eval()
+    report: dict[str, dict[str, float]] = {}
+    if dev is not None:
+        report["text_to_image"] = text_to_image(heads, dev)
+        report.update(fusion_report(heads, dev, s.caption_fraction))
+    return TrainResult(heads, s, report, time.monotonic() - t0)
+
+
+def save_weights(path: Path, result: TrainResult, extra: dict[str, str] | None = None) -> Path:
+    """Write heads + fusion as float16 safetensors with the config in the metadata."""
+    from safetensors.torch import save_file
+
+    from .builtin import WEIGHTS_FORMAT
+
+    heads = copy.deepcopy(result.heads).eval()
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in heads.state_dict().items()}
+    meta = {
+        "format_name": WEIGHTS_FORMAT,
+        "config": json.dumps(heads.cfg.to_dict()),
+        "training": json.dumps(
+            {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(result.settings).items()}
+        ),
+        "dev": json.dumps(result.dev),
+    }
+    meta.update(extra or {})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    tmp.replace(path)
+    return path
