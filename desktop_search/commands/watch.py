@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import queue
+import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -67,6 +69,7 @@ def _summary(counts: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from desktop_search.core.app import PhotoLibrary, UserError
+    from desktop_search.core.cancel import CancelToken
     from desktop_search.core.library.watcher import ChangeBatch, FolderWatcher
     from desktop_search.core.types import IndexProgress
 
@@ -82,6 +85,17 @@ def run(args: argparse.Namespace) -> int:
         for event in events:
             last = event
         return last
+
+    # Ctrl+C sets a flag and cancels the job in flight (at its next batch boundary) instead of raising
+    # KeyboardInterrupt inside it, so decode workers are never left blocked at exit.
+    stop = threading.Event()
+    token: list[CancelToken] = [CancelToken()]
+
+    def on_sigint(_signum: int, _frame: object) -> None:
+        stop.set()
+        token[0].cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
 
     try:
         folders = [f.path for f in lib.folders()]
@@ -99,12 +113,12 @@ def run(args: argparse.Namespace) -> int:
         watcher.wait_ready(60)
         if not args.no_initial_scan:
             say(f"{_stamp()}  Checking for changes made while nothing was watching…")
-            last = drain(lib.index())
-            if last is not None:
+            last = drain(lib.index(cancel=token[0]))
+            if last is not None and not stop.is_set():
                 say(f"{_stamp()}  Up to date: {_summary(last.counts)}")
         say(f"{_stamp()}  Watching {len(folders)} folder{'s' if len(folders) != 1 else ''}; press Ctrl+C to stop.")
         next_folder_check = time.monotonic() + 30.0
-        while True:
+        while not stop.is_set():
             try:
                 batch = batches.get(timeout=0.5)
             except queue.Empty:
@@ -115,17 +129,26 @@ def run(args: argparse.Namespace) -> int:
                         folders = current
                         watcher.set_folders(folders)
                 continue
+            token[0] = CancelToken()
+            if stop.is_set():
+                break
             try:
-                last = drain(lib.apply_changes(batch.paths))
+                last = drain(lib.apply_changes(batch.paths, cancel=token[0]))
             except UserError as exc:
                 say(f"{_stamp()}  {len(batch)} changed path{'s' if len(batch) != 1 else ''}: {exc}")
                 continue
+            if stop.is_set():
+                break
             summary = _summary(last.counts) if last is not None else "nothing to do"
             say(f"{_stamp()}  {len(batch)} changed path{'s' if len(batch) != 1 else ''}: {summary}")
+        say(f"{_stamp()}  Stopped.")
+        return 0
     except KeyboardInterrupt:
         say(f"{_stamp()}  Stopped.")
         return 0
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         if watcher is not None:
             watcher.stop()
         lib.close()
