@@ -66,6 +66,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="fraction of training photos held out to calibrate the fusion (default 0)",
     )
+    p.add_argument("--feat-dropout", type=float, default=None, help="dropout on the frozen features (default 0)")
+    p.add_argument("--token-drop", type=float, default=None, help="image positions hidden from attention pooling (default 0)")
+    p.add_argument(
+        "--captions-per-step", type=int, default=None, help="captions of each photo per step (multi-positive; default 1)"
+    )
+    p.add_argument(
+        "--no-refit",
+        dest="refit",
+        action="store_false",
+        default=None,
+        help="with --holdout: keep the heads fitted without the held-out photos (no final run on all of them)",
+    )
     p.add_argument(
         "--caption-fraction",
         type=float,
@@ -96,6 +108,10 @@ def settings_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def
         "holdout": "holdout",
         "caption_fraction": "caption_fraction",
         "seed": "seed",
+        "feat_dropout": "feat_dropout",
+        "token_drop": "token_drop",
+        "captions_per_step": "captions_per_step",
+        "refit": "refit",
     }
     for arg, field in mapping.items():
         value = getattr(args, arg, None)

@@ -74,6 +74,7 @@ class TrainSettings:
     caption_fraction: float = 0.5
     junk_fraction: float = 0.1
     holdout: float = 0.0
+    refit: bool = True  # with a holdout: refit the heads on all photos after calibrating the fusion
     seed: int = 0
 
     def head_config(self) -> HeadConfig:
@@ -536,10 +537,13 @@ def train(train: FeatureSet, dev: FeatureSet | None, s: TrainSettings, log: Log 
         )
         cal_heads = _fit_heads(train.subset(fit_rows), None, s, log)
         train_fusion(cal_heads, fusion_data(cal_heads, train.subset(cal_rows), s), s, log)
-        log("final run: heads on all photos")
-        heads = _fit_heads(train, dev, s, log)
-        heads.fusion.load_state_dict(cal_heads.fusion.state_dict())
-        heads.photo_text.gate.load_state_dict(cal_heads.photo_text.gate.state_dict())
+        if s.refit:
+            log("final run: heads on all photos")
+            heads = _fit_heads(train, dev, s, log)
+            heads.fusion.load_state_dict(cal_heads.fusion.state_dict())
+            heads.photo_text.gate.load_state_dict(cal_heads.photo_text.gate.state_dict())
+        else:
+            heads = cal_heads
     else:
         heads = _fit_heads(train, dev, s, log)
         train_fusion(heads, fusion_data(heads, train, s), s, log)
