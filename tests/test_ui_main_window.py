@@ -249,7 +249,9 @@ def test_first_run_offers_pictures_then_add_folder_indexes_with_progress(qtbot, 
     window.add_folder(str(photos))
     qtbot.waitUntil(lambda: any(k == "index" for k, _, _ in finished), timeout=20000)
     assert window.stack.currentIndex() == Page.HINT
-    assert any(p.phase == "embed" for p in progress)
+    # progress reaches the window in time-boxed batches (newest wins), so on a loaded machine the
+    # "embed" events may be folded into the final one: either way the photos went through the network
+    assert any(p.phase == "embed" for p in progress) or any(p.counts.embedded for p in progress)
     _, last, error = next(f for f in finished if f[0] == "index")
     assert error == "" and last.counts.added == 12
     search(qtbot, window, "green")
