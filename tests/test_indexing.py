@@ -216,3 +216,26 @@ def test_cancelled_event_keeps_counts(lib: PhotoLibrary, tmp_path: Path) -> None
             token.cancel()
     assert last is not None and last.phase == "cancelled"
     assert last.counts.added == 120 and last.counts.embedded >= 32
+
+
+def test_repeated_query_is_encoded_once(lib: PhotoLibrary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    photos = tmp_path / "photos"
+    make_photos(photos, n_each=1)
+    lib.add_folder(photos)
+    run(lib)
+    model = lib.get_model()
+    calls: list[list[str]] = []
+    real = model.encode_queries
+
+    def counting(texts):  # type: ignore[no-untyped-def]
+        calls.append(list(texts))
+        return real(texts)
+
+    monkeypatch.setattr(model, "encode_queries", counting)
+    first = lib.search(SearchQuery(text="green", limit=2))
+    again = lib.search(SearchQuery(text="green", limit=2))  # e.g. the window refreshing after a change
+    lib.search(SearchQuery(text="blue", limit=2))
+    assert calls == [["green"], ["blue"]]
+    assert [(r.path, r.score) for r in first] == [(r.path, r.score) for r in again]
+    assert paths_of(first)[0].startswith("IMG_G")
+    assert first[0].date_taken is None or first[0].date_taken.year > 1900

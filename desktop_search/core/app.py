@@ -45,6 +45,8 @@ from .types import (
 log = logging.getLogger(__name__)
 
 DB_NAME = "library.db"
+#: text queries whose vectors are remembered
+QUERY_CACHE = 256
 
 
 class PhotoLibrary:
@@ -73,6 +75,8 @@ class PhotoLibrary:
         self._matrices: dict[str, VectorMatrix] = {}
         self._matrix_lock = threading.Lock()
         self._job_lock = threading.Lock()
+        self._query_cache: dict[tuple[str, str], np.ndarray] = {}
+        self._query_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -331,7 +335,7 @@ class PhotoLibrary:
         _single_threaded_queries(model)
         parts: list[tuple[np.ndarray, float, bool]] = []
         if query.text and query.text.strip():
-            parts.append((model.encode_queries([query.text.strip()])[0], 1.0, False))
+            parts.append((self._query_vector(model, query.text.strip()), 1.0, False))
         examples = [self._example_vector(model, matrix, p) for p in query.image_paths]
         examples += [v for v in (matrix.image_vector(pid) for pid in query.photo_ids) if v is not None]
         if query.photo_ids and not examples:
@@ -350,6 +354,23 @@ class PhotoLibrary:
         weight = 1.0 / len(parts)
         hits = matrix.search([(v, weight, img) for v, _, img in parts], model.fusion, query.limit, filters, query.min_score)
         return self._results(hits)
+
+    def _query_vector(self, model: EmbeddingModel, text: str) -> np.ndarray:
+        """The query's vector; recent ones are remembered (the window re-runs the current query
+        whenever the library changes, and users go back to earlier queries)."""
+        key = (model.key, text)
+        with self._query_lock:
+            vec = self._query_cache.pop(key, None)
+            if vec is not None:
+                self._query_cache[key] = vec  # most recent last
+                return vec
+        vec = model.encode_queries([text])[0]
+        vec.setflags(write=False)
+        with self._query_lock:
+            self._query_cache[key] = vec
+            while len(self._query_cache) > QUERY_CACHE:
+                del self._query_cache[next(iter(self._query_cache))]
+        return vec
 
     def _example_vector(self, model: EmbeddingModel, matrix: VectorMatrix, path: str) -> np.ndarray:
         try:
@@ -372,30 +393,40 @@ class PhotoLibrary:
             return frozenset(ids)
 
     def _results(self, hits: list[tuple[int, float]]) -> list[SearchResult]:
+        """Plain result objects for ``hits``, in their order (one plain SQL query: no ORM objects, no
+        statement compilation; this is on the path of every search)."""
         if not hits:
             return []
-        with Session(self.engine) as s:
-            rows = {p.id: p for p in s.scalars(select(Photo).where(Photo.id.in_([h[0] for h in hits])))}
-            out = []
-            for pid, score in hits:
-                p = rows.get(pid)
-                if p is None:
-                    continue
-                out.append(
-                    SearchResult(
-                        photo_id=p.id,
-                        path=p.path,
-                        score=round(score, 6),
-                        date_taken=p.date_taken,
-                        size=p.size,
-                        width=p.width,
-                        height=p.height,
-                        caption=p.caption,
-                        camera=p.camera,
-                        thumbnail_path=p.thumbnail if p.thumbnail and os.path.exists(p.thumbnail) else None,
-                    )
+        ids = list(dict.fromkeys(int(h[0]) for h in hits))
+        sql = (
+            "SELECT id, path, date_taken, size, width, height, caption, camera, thumbnail FROM photos "
+            f"WHERE id IN ({','.join('?' * len(ids))})"
+        )
+        raw = self.engine.raw_connection()
+        try:
+            rows = {r[0]: r for r in raw.cursor().execute(sql, ids).fetchall()}
+        finally:
+            raw.close()
+        out = []
+        for pid, score in hits:
+            r = rows.get(pid)
+            if r is None:
+                continue
+            out.append(
+                SearchResult(
+                    photo_id=r[0],
+                    path=r[1],
+                    score=round(score, 6),
+                    date_taken=_parse_dt(r[2]),
+                    size=r[3],
+                    width=r[4],
+                    height=r[5],
+                    caption=r[6],
+                    camera=r[7],
+                    thumbnail_path=r[8] if r[8] and os.path.exists(r[8]) else None,
                 )
-            return out
+            )
+        return out
 
     # -- status ------------------------------------------------------------------------------
     def photo(self, photo_id: int) -> PhotoInfo | None:
