@@ -153,7 +153,8 @@ class Indexer:
         self._model = model
         self._matrix = matrix
         self.batch_size = batch_size
-        self.decode_workers = decode_workers or max(1, min(4, os.cpu_count() or 1))
+        #: threads decoding ahead of an accelerator (photo decoding is the limit there: use the cores)
+        self.decode_workers = decode_workers or max(2, min(16, _cores() - 1))
         #: a CPU model's worker threads, each decoding and encoding (None: one a core, at most 4)
         self.cpu_workers = cpu_workers
 

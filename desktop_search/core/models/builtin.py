@@ -110,6 +110,8 @@ class BuiltinModel(EmbeddingModel):
             if k.startswith("fusion.")
         }
         self._fusion = LearnedFusion(fusion_state)
+        if self.device != "cpu":
+            self.encode_queries(["warm up", "a longer query to warm up the next sequence length " * 2])
 
     # -- images ---------------------------------------------------------------------------------------
     def preprocess(self, image: Image.Image) -> np.ndarray:
@@ -136,6 +138,8 @@ class BuiltinModel(EmbeddingModel):
     # -- texts ----------------------------------------------------------------------------------------
     def _text_states(self, texts: Sequence[str]):  # type: ignore[no-untyped-def]
         ids, mask = self._text_encoder.tokenize(texts)
+        if self.device != "cpu":
+            ids, mask = _pad_to_bucket(ids, mask)
         ids, mask = ids.to(self.device), mask.to(self.device)
         return self._text_encoder(ids, mask).float(), mask
 
@@ -192,6 +196,24 @@ def release_shared_encoders() -> None:
     """Forget the cached frozen encoders (frees their memory once no model uses them)."""
     with _ENCODERS_LOCK:
         _ENCODERS.clear()
+
+
+#: on accelerators, token sequences are padded up to a multiple of this: every new sequence length
+#: makes CUDA pick (and sometimes build) kernels for that shape, which cost tens of milliseconds the
+#: first time; a handful of lengths are met quickly and then stay fast (padding is masked: the
+#: vectors are unchanged)
+TOKEN_BUCKET = 16
+
+
+def _pad_to_bucket(ids, mask):  # type: ignore[no-untyped-def]
+    import torch
+
+    t = ids.shape[1]
+    want = -(-t // TOKEN_BUCKET) * TOKEN_BUCKET
+    if want == t:
+        return ids, mask
+    pad = (0, want - t)
+    return torch.nn.functional.pad(ids, pad), torch.nn.functional.pad(mask, pad)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
