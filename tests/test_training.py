@@ -64,7 +64,7 @@ def test_train_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert run_command(train_cmd, argv) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "not found" in err
-    images, captions, _, _ = make_tiny_dataset(tmp_path / "d", n=4)
+    images, _captions, _, _ = make_tiny_dataset(tmp_path / "d", n=4)
     bad = tmp_path / "bad.csv"
     bad.write_text("file,text\na.jpg,hello\n")
     assert run_command(train_cmd, ["train", "--images", str(images), "--captions", str(bad)]) == 1
@@ -89,3 +89,31 @@ def test_training_stages_learn_on_tiny_data(tmp_path: Path) -> None:
     r = text_to_image(result.heads, fs)
     assert r["r5"] > 60  # chance is 5/24
     assert np.isfinite(r["median_rank"])
+
+
+def test_feature_cache_follows_contents_not_paths(tmp_path: Path) -> None:
+    """A data set copied elsewhere (new paths, new time stamps) reuses its cached features; a photo
+    whose contents changed is extracted again."""
+    import shutil
+
+    from desktop_search.core.models.features import extract_image_features
+
+    images, _, _, _ = make_tiny_dataset(tmp_path / "data", n=3)
+    files = sorted(images.glob("*.jpg"))[:3]
+    first = extract_image_features(files, "lite0", "orig")
+    cache = paths.features_cache_dir() / "images"
+    count = len(list(cache.rglob("*.npy")))
+    copy = tmp_path / "copy"
+    shutil.copytree(images, copy)
+    moved = [copy / f.name for f in files]
+    time.sleep(0.01)
+    for f in moved:
+        f.touch()
+    again = extract_image_features(moved, "lite0", "orig")
+    assert len(list(cache.rglob("*.npy"))) == count
+    assert np.array_equal(first, again)
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(moved[0])
+    extract_image_features(moved, "lite0", "orig")
+    assert len(list(cache.rglob("*.npy"))) == count + 1

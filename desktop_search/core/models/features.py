@@ -2,8 +2,8 @@
 
 Image features (the EfficientNet-Lite feature map, stored as (h·w, 1280) float16) are cached one file
 per (photo, encoder, view) under ``paths.features_cache_dir()/images``; the key hashes the photo's
-absolute path, size and mtime, the encoder variant, the preprocessing version and the view, so a
-changed photo is re-extracted and a second run on the same photos only reads the cache.
+contents, the encoder variant, the preprocessing version and the view, so a changed photo is
+re-extracted and a second run on the same photos (wherever they were copied) only reads the cache.
 
 Views are the app's own preprocessing (``orig``), its mirror image (``flip``) and seeded random
 resized crops with random flips (``rc0``, ``rc1``, …) used as training augmentation.
@@ -81,8 +81,13 @@ def make_view(image: Image.Image, size: int, view: str, seed_name: str = "") -> 
 
 # -- image features ------------------------------------------------------------------------------------
 def image_cache_key(path: Path, encoder: str, view: str) -> str:
-    st = os.stat(path)
-    raw = f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}|{encoder}|{FEATURES_VERSION}|{view}"
+    """Keyed by the photo's bytes, not its path or time stamps: a copied, moved or touched
+    data set still finds its features (reading a photo to hash it costs far less than decoding it)."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    raw = f"{digest.hexdigest()}|{encoder}|{FEATURES_VERSION}|{view}"
     return hashlib.sha1(raw.encode()).hexdigest()
 
 
