@@ -49,8 +49,7 @@ def run_self_test(model_name: str | None = None) -> int:
         lib = PhotoLibrary.open(root / "library", model_name=model_name)
         try:
             lib.add_folder(photos)
-            last = None
-            for last in lib.index():
+            for _event in lib.index():
                 pass
             status = lib.status()
             checks = {

@@ -11,7 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import tests.fakes  # noqa: E402,F401  (registers the "tiny" model)
+import tests.fakes  # noqa: F401  (registers the "tiny" model)
 
 REPO = Path(__file__).resolve().parent.parent
 

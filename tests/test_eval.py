@@ -47,7 +47,7 @@ def test_near_duplicate_copies() -> None:
 
 
 def test_eval_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    images, captions, _, dev = make_tiny_dataset(tmp_path, n=8)
+    images, captions, _, _ = make_tiny_dataset(tmp_path, n=8)
     base = ["eval", "--images", str(images), "--captions", str(captions)]
     assert run_command(eval_cmd, [*base, "--model", "nosuchmodel"]) == 1
     assert run_command(eval_cmd, [*base, "--split", str(tmp_path / "missing.txt")]) == 1
