@@ -117,3 +117,45 @@ def test_feature_cache_follows_contents_not_paths(tmp_path: Path) -> None:
     Image.new("RGB", (64, 48), (200, 10, 10)).save(moved[0])
     extract_image_features(moved, "lite0", "orig")
     assert len(list(cache.rglob("*.npy"))) == count + 1
+
+
+def test_ensemble_members_train_save_and_load(tmp_path: Path) -> None:
+    """Heads with two independently trained branches: one vector of the same size, learned, saved
+    and loaded back as a library model; weights files from before branches still load."""
+    import torch
+
+    from desktop_search.core.models import builtin
+    from desktop_search.core.models.dataset import load_captioned
+    from desktop_search.core.models.heads import BuiltinHeads, HeadConfig, upgrade_state_dict
+    from desktop_search.core.models.training import (
+        TrainSettings,
+        load_features,
+        save_weights,
+        text_to_image,
+        train,
+    )
+
+    torch.manual_seed(0)
+    images, captions, _, _ = make_tiny_dataset(tmp_path / "data", n=24)
+    data = load_captioned(images, captions)
+    s = TrainSettings(
+        views=("orig",), width=64, dim=32, heads=4, epochs=40, batch_size=12, lr=3e-3, text_epochs=2,
+        fusion_steps=20, members=2,
+    )
+    fs = load_features(data, s.encoder, s.views, log=lambda m: None)
+    result = train(fs, None, s, log=lambda m: None)
+    assert len(result.heads.image.branches.pairs()) == 2
+    r = text_to_image(result.heads, fs)
+    assert r["r5"] > 60  # chance is 5/24
+    out = save_weights(tmp_path / "m2.safetensors", result)
+    model = builtin.load_builtin(f"builtin:{out}", device="cpu")
+    assert model.config.members == 2 and model.dim == 32
+    q = model.encode_queries([data.captions[0][0]])
+    assert q.shape == (1, 32) and abs(float(np.linalg.norm(q)) - 1) < 1e-5
+
+    # a single-member state dict with the old key names loads into today's heads
+    single = BuiltinHeads(HeadConfig(width=64, dim=32, heads=4))
+    old_names = {k.replace("branches.", ""): v for k, v in single.state_dict().items()}
+    assert any(k.startswith("image.trunk.") for k in old_names)
+    fresh = BuiltinHeads(HeadConfig(width=64, dim=32, heads=4))
+    fresh.load_state_dict(upgrade_state_dict(old_names), strict=True)

@@ -52,6 +52,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dim", type=int, default=None, help="joint-space dimension, at most 256 (default 256)")
     p.add_argument("--dropout", type=float, default=None)
     p.add_argument(
+        "--members", type=int, default=None,
+        help="independently trained branches per head, concatenated (an ensemble in one vector; default 1)",
+    )
+    p.add_argument(
         "--encoder",
         choices=("lite0", "lite1", "lite2"),
         default=None,
@@ -112,6 +116,7 @@ def settings_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def
         "token_drop": "token_drop",
         "captions_per_step": "captions_per_step",
         "refit": "refit",
+        "members": "members",
     }
     for arg, field in mapping.items():
         value = getattr(args, arg, None)
@@ -131,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
             raise DatasetError("--dim must be between 1 and 256")
         if s.epochs < 1:
             raise DatasetError("--epochs must be at least 1")
+        if s.members < 1 or s.dim % s.members:
+            raise DatasetError("--members must be at least 1 and divide --dim")
         dev = load_captioned(args.images, args.captions, args.dev_split) if args.dev_split else None
         if args.train_split:
             train = load_captioned(args.images, args.captions, args.train_split)

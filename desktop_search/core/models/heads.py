@@ -38,6 +38,9 @@ class HeadConfig:
     dropout: float = 0.1
     attn_pool: bool = True
     token_pca: int = 256
+    #: independently trained branches per head, each ``dim // members`` wide, concatenated: an
+    #: ensemble inside one vector (same size, same search cost)
+    members: int = 1
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -140,6 +143,40 @@ def masked_mean(tokens: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
     return (tokens * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
+def combine(members: list[torch.Tensor]) -> torch.Tensor:
+    """Unit member vectors → one unit vector (their dot products average the members' similarities)."""
+    if len(members) == 1:
+        return members[0]
+    return torch.cat(members, dim=-1) / math.sqrt(len(members))
+
+
+class _Branches(nn.Module):
+    """``members`` (trunk, projection) pairs; one member keeps the plain ``trunk`` / ``proj`` names
+    (the weights files of single-member heads)."""
+
+    def __init__(self, glob_dim: int, tok_dim: int, cfg: HeadConfig) -> None:
+        super().__init__()
+        k = max(1, cfg.members)
+        if cfg.dim % k:
+            raise ValueError(f"dim {cfg.dim} is not a multiple of members {k}")
+        if k == 1:
+            self.trunk = _Trunk(glob_dim, tok_dim, cfg)
+            self.proj = nn.Linear(cfg.width, cfg.dim)
+        else:
+            self.trunks = nn.ModuleList(_Trunk(glob_dim, tok_dim, cfg) for _ in range(k))
+            self.projs = nn.ModuleList(nn.Linear(cfg.width, cfg.dim // k) for _ in range(k))
+
+    def pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        if hasattr(self, "trunk"):
+            return [(self.trunk, self.proj)]
+        return list(zip(self.trunks, self.projs, strict=True))
+
+    def members(
+        self, glob: torch.Tensor, tokens: torch.Tensor | None, mask: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        return [F.normalize(proj(trunk(glob, tokens, mask)), dim=-1) for trunk, proj in self.pairs()]
+
+
 class ImageHead(nn.Module):
     """Feature map → joint vector.
 
@@ -153,8 +190,7 @@ class ImageHead(nn.Module):
         self.register_buffer("pca_mean", torch.zeros(cfg.image_feat))
         basis = torch.linalg.qr(torch.randn(cfg.image_feat, cfg.token_pca))[0]
         self.register_buffer("pca_basis", basis)
-        self.trunk = _Trunk(cfg.image_feat, cfg.token_pca, cfg)
-        self.proj = nn.Linear(cfg.width, cfg.dim)
+        self.branches = _Branches(cfg.image_feat, cfg.token_pca, cfg)
 
     def reduce_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         return (tokens - self.pca_mean) @ self.pca_basis
@@ -164,10 +200,15 @@ class ImageHead(nn.Module):
         tokens = fmap.flatten(2).transpose(1, 2) if fmap.dim() == 4 else fmap
         return tokens.mean(1), self.reduce_tokens(tokens)
 
+    def member_vectors(
+        self, glob: torch.Tensor, reduced: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        return self.branches.members(glob, reduced, mask)
+
     def from_parts(
         self, glob: torch.Tensor, reduced: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        return F.normalize(self.proj(self.trunk(glob, reduced, mask)), dim=-1)
+        return combine(self.member_vectors(glob, reduced, mask))
 
     def forward(self, fmap: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) or (B, h·w, C) features → (B, dim) unit vectors."""
@@ -179,11 +220,13 @@ class TextHead(nn.Module):
 
     def __init__(self, cfg: HeadConfig) -> None:
         super().__init__()
-        self.trunk = _Trunk(cfg.text_feat, cfg.text_feat, cfg)
-        self.proj = nn.Linear(cfg.width, cfg.dim)
+        self.branches = _Branches(cfg.text_feat, cfg.text_feat, cfg)
+
+    def member_vectors(self, states: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+        return self.branches.members(masked_mean(states, mask), states, mask)
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.proj(self.trunk(masked_mean(states, mask), states, mask)), dim=-1)
+        return combine(self.member_vectors(states, mask))
 
 
 def gate_input(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -203,12 +246,11 @@ class PhotoTextHead(nn.Module):
 
     def __init__(self, cfg: HeadConfig) -> None:
         super().__init__()
-        self.trunk = _Trunk(cfg.text_feat, cfg.text_feat, cfg)
-        self.proj = nn.Linear(cfg.width, cfg.dim)
+        self.branches = _Branches(cfg.text_feat, cfg.text_feat, cfg)
         self.gate = nn.Sequential(nn.Linear(cfg.text_feat + 1, 64), nn.GELU(), nn.Linear(64, 1))
 
     def vectors(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.proj(self.trunk(masked_mean(states, mask), states, mask)), dim=-1)
+        return combine(self.branches.members(masked_mean(states, mask), states, mask))
 
     def gate_logit(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.gate(gate_input(states, mask)).squeeze(-1)
@@ -267,3 +309,17 @@ class BuiltinHeads(nn.Module):
         self.text = TextHead(cfg)
         self.photo_text = PhotoTextHead(cfg)
         self.fusion = FusionParams(cfg.dim)
+
+
+def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Keys of weights files written before heads had branches (``image.trunk.…`` →
+    ``image.branches.trunk.…``); current keys pass unchanged."""
+    out = {}
+    for key, value in state.items():
+        for head in ("image.", "text.", "photo_text."):
+            for part in ("trunk.", "proj."):
+                if key.startswith(head + part):
+                    key = head + "branches." + key[len(head):]
+        out[key] = value
+    return out
+

@@ -58,6 +58,7 @@ class TrainSettings:
     mlp_ratio: float = 2.0
     dropout: float = 0.1
     attn_pool: bool = True
+    members: int = 1
     epochs: int = 30
     batch_size: int = 256
     lr: float = 1e-3
@@ -86,6 +87,7 @@ class TrainSettings:
             mlp_ratio=self.mlp_ratio,
             dropout=self.dropout,
             attn_pool=self.attn_pool,
+            members=self.members,
         )
 
 
@@ -265,7 +267,8 @@ def train_retrieval(
         f"({time.monotonic() - t0:.0f}s to reduce {len(s.views)} views)"
     )
     params = list(heads.image.parameters()) + list(heads.text.parameters())
-    logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / s.temperature)))
+    members = max(1, heads.cfg.members)
+    logit_scale = torch.nn.Parameter(torch.full((members,), math.log(1 / s.temperature)))
     logit_scale.requires_grad_(s.learn_temperature)
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
@@ -301,12 +304,18 @@ def train_retrieval(
                 tok_mask[:, 0] |= ~tok_mask.any(1)  # keep at least one position
             if s.feat_dropout > 0:
                 glob, red = F.dropout(glob, s.feat_dropout), F.dropout(red, s.feat_dropout)
-            img = heads.image.from_parts(glob, red, tok_mask)
+            imgs = heads.image.member_vectors(glob, red, tok_mask)
             st, m = train.text.padded(np.array(caps))
             if s.feat_dropout > 0:
                 st = F.dropout(st, s.feat_dropout)
-            txt = heads.text(st, m)
-            loss = _contrastive(logit_scale.exp().clamp(max=100) * txt @ img.T, torch.tensor(owner))
+            txts = heads.text.member_vectors(st, m)
+            owners = torch.tensor(owner)
+            scales = logit_scale.exp().clamp(max=100)
+            # each member learns on its own (an ensemble), not through the concatenation
+            loss = sum(
+                (_contrastive(scales[k] * t @ i.T, owners) for k, (t, i) in enumerate(zip(txts, imgs, strict=True))),
+                torch.zeros(()),
+            ) / members
             _cosine_lr(opt, s.lr, step, total, warmup=steps_per_epoch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -335,12 +344,11 @@ def train_photo_text(
     heads: BuiltinHeads, train: FeatureSet, dev: FeatureSet | None, s: TrainSettings, log: Log = _stderr
 ) -> None:
     """Stage 2: the photo-text head against frozen query vectors (initialised from the query head)."""
-    heads.photo_text.trunk.load_state_dict(heads.text.trunk.state_dict())
-    heads.photo_text.proj.load_state_dict(heads.text.proj.state_dict())
+    heads.photo_text.branches.load_state_dict(heads.text.branches.state_dict())
     all_ids = np.arange(len(train.text))
     qv_all = torch.from_numpy(embed_texts(heads.text, train.text, all_ids))
     rng = np.random.default_rng(s.seed + 1)
-    params = list(heads.photo_text.trunk.parameters()) + list(heads.photo_text.proj.parameters())
+    params = list(heads.photo_text.branches.parameters())
     opt = torch.optim.AdamW(params, lr=s.text_lr, weight_decay=s.weight_decay)
     scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.05)))
     opt.add_param_group({"params": [scale], "weight_decay": 0.0})
