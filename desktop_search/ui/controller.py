@@ -3,7 +3,8 @@
 The controller owns the :class:`PhotoLibrary` and every background job:
 
 * opening the library, then loading the model on a worker (``lib.load_model()``), then a
-  reconciling ``lib.index()`` that catches what changed while the app was closed;
+  reconciling ``lib.index()`` that catches what changed while the app was closed (after the first
+  search when a query is waiting for the model);
 * searches: at most one runs at a time; a newer query replaces any waiting one, and results of a
   query that is no longer current are dropped;
 * writers (indexing, applied changes, folder edits) run one at a time from a queue, in order, since
@@ -117,6 +118,8 @@ class LibraryController(QObject):
         self._writer_job: Job | None = None
         self._paused = False
         self._search_job: Job | None = None
+        #: the catch-up scan waits for the first search (see _model_loaded)
+        self._catch_up_after_search = False
         self._waiting_query: SearchQuery | None = None
         self._current_query: SearchQuery | None = None
         self._stopping = False
@@ -205,11 +208,20 @@ class LibraryController(QObject):
         self.model_state.emit("ready", self.lib.model_name)
         if warning:
             self.message.emit(warning[:1].upper() + warning[1:], "warning")
-        # catch up with whatever changed while the app was closed
-        if self._folders:
-            self.index(label="Checking for changes…")
+        # a query typed while the model loaded runs first; the catch-up with whatever changed while
+        # the app was closed (a rescan of every file) starts when that search has ended, so the two
+        # do not share the CPU on the way to the first results
+        catch_up = bool(self._folders)
         if self._waiting_query is not None:
             self._start_search()
+        if catch_up:
+            if self._search_job is not None:
+                self._catch_up_after_search = True
+            else:
+                self._catch_up()
+
+    def _catch_up(self) -> None:
+        self.index(label="Checking for changes…")
 
     def _model_failed(self, exc: BaseException) -> None:
         self.model_ready = False
@@ -262,6 +274,9 @@ class LibraryController(QObject):
 
     def _search_finished(self) -> None:
         self._search_job = None
+        if self._catch_up_after_search:  # the first search after the model loaded has ended
+            self._catch_up_after_search = False
+            self._catch_up()
         if self._waiting_query is not None and not self._stopping:
             self._start_search()
 
