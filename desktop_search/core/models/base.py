@@ -87,7 +87,9 @@ class EmbeddingModel(ABC):
 
     @abstractmethod
     def encode_images(self, batch: Sequence[np.ndarray]) -> np.ndarray:
-        """(B, dim) float32 L2-normalised vectors from preprocessed arrays."""
+        """(B, dim) float32 vectors from preprocessed arrays: a unit direction, times an optional
+        per-photo weight (a length near 1) that text queries see through the dot product and
+        example-photo search ignores (it compares directions)."""
 
     @abstractmethod
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:

@@ -183,6 +183,10 @@ def evaluate_model(
     return res
 
 
+def _directions(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
 def image_to_image_recall(
     model: EmbeddingModel,
     paths: Sequence[Path],
@@ -200,8 +204,8 @@ def image_to_image_recall(
             for copy in near_duplicate_copies(_load_rgb(paths[i])):
                 arrays.append(model.preprocess(copy))
                 targets.append(i)
-        vecs = model.encode_images(arrays)
-        sims = vecs @ image_vecs.T
+        vecs = _directions(model.encode_images(arrays))
+        sims = vecs @ _directions(image_vecs).T  # as the app ranks example photos: by direction
         for v, row, t in zip(vecs, sims, targets, strict=True):
             score = model.fusion.score(v, row, zeros, zeros, no_text, query_is_image=True)
             hits += int(ranks_from_scores(score[None], np.array([t]))[0] == 1)

@@ -41,6 +41,12 @@ class HeadConfig:
     #: independently trained branches per head, each ``dim // members`` wide, concatenated: an
     #: ensemble inside one vector (same size, same search cost)
     members: int = 1
+    #: hubness correction: image vectors get a length below 1 that shrinks photos which match many
+    #: unrelated queries (their mean top-``hub_k`` similarity to a bank of ``hub_bank`` training
+    #: queries); 0 = off
+    hub_bank: int = 0
+    hub_k: int = 50
+    hub_gamma: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -191,6 +197,10 @@ class ImageHead(nn.Module):
         basis = torch.linalg.qr(torch.randn(cfg.image_feat, cfg.token_pca))[0]
         self.register_buffer("pca_basis", basis)
         self.branches = _Branches(cfg.image_feat, cfg.token_pca, cfg)
+        self.hub_k, self.hub_gamma = cfg.hub_k, cfg.hub_gamma
+        if cfg.hub_bank > 0:
+            self.register_buffer("hub_bank", torch.zeros(cfg.hub_bank, cfg.dim))
+            self.register_buffer("hub_mean", torch.zeros(()))
 
     def reduce_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         return (tokens - self.pca_mean) @ self.pca_basis
@@ -210,9 +220,29 @@ class ImageHead(nn.Module):
     ) -> torch.Tensor:
         return combine(self.member_vectors(glob, reduced, mask))
 
+    def hubness(self, unit: torch.Tensor) -> torch.Tensor:
+        """Each unit vector's mean similarity to its ``hub_k`` nearest bank queries (B,)."""
+        sims = unit @ self.hub_bank.T
+        return sims.topk(min(self.hub_k, sims.shape[1]), dim=1).values.mean(1)
+
+    def weigh(self, unit: torch.Tensor) -> torch.Tensor:
+        """Unit vectors → the stored image vectors: the same directions, with a length that is
+        smaller for "hub" photos (close to many training queries), about 1 on average.
+
+        Text queries score photos by dot product, so a hub's score drops in proportion (a
+        multiplicative form of CSLS / query-bank normalisation: hubs otherwise top the results of
+        many queries they do not match); image-to-image search compares directions only.
+        """
+        if not hasattr(self, "hub_bank") or self.hub_gamma <= 0:
+            return unit
+        g = self.hub_gamma
+        w = (1 - g * self.hubness(unit)) / (1 - g * self.hub_mean)
+        return unit * w.clamp(min=0.05, max=4.0)[:, None]
+
     def forward(self, fmap: torch.Tensor) -> torch.Tensor:
-        """(B, C, h, w) or (B, h·w, C) features → (B, dim) unit vectors."""
-        return self.from_parts(*self.split(fmap))
+        """(B, C, h, w) or (B, h·w, C) features → (B, dim) image vectors (unit directions; see
+        :meth:`weigh` for their length)."""
+        return self.weigh(self.from_parts(*self.split(fmap)))
 
 
 class TextHead(nn.Module):

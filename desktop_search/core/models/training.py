@@ -59,6 +59,9 @@ class TrainSettings:
     dropout: float = 0.1
     attn_pool: bool = True
     members: int = 1
+    hub_bank: int = 4096  # training queries kept for the hubness correction (0 = off)
+    hub_k: int = 50
+    hub_gamma: float = 0.9
     epochs: int = 30
     batch_size: int = 256
     lr: float = 1e-3
@@ -88,6 +91,9 @@ class TrainSettings:
             dropout=self.dropout,
             attn_pool=self.attn_pool,
             members=self.members,
+            hub_bank=self.hub_bank if self.hub_gamma > 0 else 0,
+            hub_k=self.hub_k,
+            hub_gamma=self.hub_gamma,
         )
 
 
@@ -524,10 +530,40 @@ class TrainResult:
     seconds: float
 
 
+@torch.no_grad()
+def fit_hub_bank(heads: BuiltinHeads, train: FeatureSet, s: TrainSettings, log: Log = _stderr) -> None:
+    """Fill the hubness bank with query vectors of a seeded sample of training captions and record
+    the training photos' mean hubness (see :meth:`~.heads.ImageHead.weigh`)."""
+    if not hasattr(heads.image, "hub_bank"):
+        return
+    heads.eval()
+    bank = heads.image.hub_bank
+    ids = np.concatenate(train.caption_ids)
+    rng = np.random.default_rng(s.seed + 4)
+    pick = np.sort(rng.choice(ids, size=bank.shape[0], replace=len(ids) < bank.shape[0]))
+    bank.copy_(torch.from_numpy(embed_texts(heads.text, train.text, pick)))
+    view = "orig" if "orig" in train.images else next(iter(train.images))
+    unit = torch.cat(
+        [heads.image.from_parts(*heads.image.split(torch.from_numpy(train.images[view][r].astype(np.float32))))
+         for r in _chunks(len(train), 500)]
+    )
+    hub = heads.image.hubness(unit)
+    heads.image.hub_mean.copy_(hub.mean())
+    w = (1 - s.hub_gamma * hub) / (1 - s.hub_gamma * hub.mean())
+    log(
+        f"hubness bank: {bank.shape[0]} training queries; photo weights {float(w.min()):.2f}-{float(w.max()):.2f} "
+        f"(mean hubness {float(hub.mean()):.3f})"
+    )
+
+
 def _fit_heads(train: FeatureSet, dev: FeatureSet | None, s: TrainSettings, log: Log) -> BuiltinHeads:
     torch.manual_seed(s.seed)
     heads = BuiltinHeads(s.head_config())
     train_retrieval(heads, train, dev, s, log)
+    fit_hub_bank(heads, train, s, log)
+    if dev is not None and hasattr(heads.image, "hub_bank"):
+        r = text_to_image(heads, dev)
+        log(f"with the hubness correction: dev R@1 {r['r1']:.1f} R@5 {r['r5']:.1f} R@10 {r['r10']:.1f}")
     train_photo_text(heads, train, dev, s, log)
     return heads
 

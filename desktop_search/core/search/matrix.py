@@ -2,7 +2,9 @@
 
 Image vectors are float16 rows (N, dim); photo-text vectors live in a second, compact float16 matrix
 with one slot per photo that has text. A query scores every photo (one matrix-vector product per
-matrix), applies the fusion scorer and the filters' masks, and keeps the top k.
+matrix), applies the fusion scorer and the filters' masks, and keeps the top k. An image vector's
+length may differ from 1 (a model's per-photo weight for text queries, see
+``ImageHead.weigh``): text queries use the dot product as is, example photos the cosine.
 
 Speed on large libraries: a query reads every vector, so its cost is memory traffic. Beside the
 float16 rows each vector is also kept as int8 with a per-row scale (half the bytes); libraries
@@ -83,7 +85,8 @@ def _quantise_into(block: np.ndarray, out: np.ndarray) -> np.ndarray:
     return scale
 
 
-def _write_vectors(full: np.ndarray, q8: np.ndarray, scale: np.ndarray, rows: np.ndarray, vectors: np.ndarray) -> None:
+def _write_vectors(full: np.ndarray, q8: np.ndarray, scale: np.ndarray, rows: np.ndarray, vectors: np.ndarray,
+                   inv_norm: np.ndarray | None = None) -> None:
     """Store ``vectors`` at ``rows``: float16 and int8 copies, a cache-sized block at a time.
 
     float16 input (vectors read from the database) is copied as is: numpy's float32 → float16
@@ -96,6 +99,9 @@ def _write_vectors(full: np.ndarray, q8: np.ndarray, scale: np.ndarray, rows: np
         r = rows[s : s + _QBLOCK]
         where: slice | np.ndarray = slice(int(r[0]), int(r[-1]) + 1) if contiguous else r
         full[where] = src
+        if inv_norm is not None:
+            norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+            inv_norm[where] = np.float32(1.0) / np.maximum(norms, np.float32(1e-6))
         q = np.empty(block.shape, np.int8)
         scale[where] = _quantise_into(block, q)
         q8[where] = q
@@ -201,6 +207,7 @@ class VectorMatrix:
     _image: np.ndarray
     _q8: np.ndarray
     _scale: np.ndarray
+    _inv_norm: np.ndarray
     _ids: np.ndarray
     _valid: np.ndarray
     _gate: np.ndarray
@@ -231,6 +238,7 @@ class VectorMatrix:
         image = np.zeros((cap, self.dim), np.float16)
         q8 = np.zeros((cap, self.dim), np.int8)
         scale = np.ones(cap, np.float32)
+        inv_norm = np.ones(cap, np.float32)
         ids = np.full(cap, -1, np.int64)
         valid = np.zeros(cap, bool)
         gate = np.zeros(cap, np.float32)
@@ -241,12 +249,13 @@ class VectorMatrix:
             image[:n] = self._image[:n]
             q8[:n] = self._q8[:n]
             scale[:n] = self._scale[:n]
+            inv_norm[:n] = self._inv_norm[:n]
             ids[:n] = self._ids[:n]
             valid[:n] = self._valid[:n]
             gate[:n] = self._gate[:n]
             date[:n] = self._date[:n]
             slot[:n] = self._slot[:n]
-        self._image, self._q8, self._scale = image, q8, scale
+        self._image, self._q8, self._scale, self._inv_norm = image, q8, scale, inv_norm
         self._ids, self._valid, self._gate, self._date, self._slot = ids, valid, gate, date, slot
 
     def _t_alloc(self, cap: int) -> None:
@@ -272,7 +281,7 @@ class VectorMatrix:
 
     def nbytes(self) -> int:
         arrays = (
-            self._image, self._q8, self._scale, self._ids, self._valid, self._gate, self._date, self._slot,
+            self._image, self._q8, self._scale, self._inv_norm, self._ids, self._valid, self._gate, self._date, self._slot,
             self._text, self._t_q8, self._t_scale, self._t_owner, self._row_by_id,
         )
         return sum(a.nbytes for a in arrays)
@@ -330,7 +339,7 @@ class VectorMatrix:
                 self._ids[fresh] = pids[new]
                 self._valid[fresh] = True
                 self._count += len(fresh)
-            _write_vectors(self._image, self._q8, self._scale, rows, imgs)
+            _write_vectors(self._image, self._q8, self._scale, rows, imgs, self._inv_norm)
             self._date[rows] = [np.nan if d is None else d for d in dates]
             self._set_texts_rows(rows, texts, gates)
 
@@ -479,6 +488,8 @@ class VectorMatrix:
         """Fused scores of ``rows`` (every row when None); removed rows score -inf."""
         n = self._n if rows is None else len(rows)
         image_sims = self._image_sims(query, rows, approximate)
+        if query_is_image:  # example photos compare directions; a vector's length weighs text queries only
+            image_sims *= self._inv_norm[: self._n] if rows is None else self._inv_norm[rows]
         text_sims = has_text = gate = None
         if not query_is_image and self._t_n:
             slots = self._slot[: self._n] if rows is None else self._slot[rows]
