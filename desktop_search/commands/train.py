@@ -52,6 +52,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dim", type=int, default=None, help="joint-space dimension, at most 256 (default 256)")
     p.add_argument("--dropout", type=float, default=None)
     p.add_argument(
+        "--hub-gamma", type=float, default=None,
+        help="strength of the hubness correction of image vectors (default 0.9; 0 turns it off)",
+    )
+    p.add_argument(
         "--members", type=int, default=None,
         help="independently trained branches per head, concatenated (an ensemble in one vector; default 1)",
     )
@@ -117,6 +121,7 @@ def settings_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def
         "captions_per_step": "captions_per_step",
         "refit": "refit",
         "members": "members",
+        "hub_gamma": "hub_gamma",
     }
     for arg, field in mapping.items():
         value = getattr(args, arg, None)
