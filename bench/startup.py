@@ -3,14 +3,18 @@ typed at once, with a 100,000-photo library.
 
 The library holds 100,000 real (tiny) files, the rescan benchmark's, recorded as indexed with
 synthetic vectors under the ``builtin`` model's key, so the catch-up rescan the window starts after
-loading the model runs for real beside the first query. Each run starts
+loading the model runs for real (after the first query's search, since 2026-11-26). Before the
+runs the cached library gets one engine start (``load_model``), as from a previous session: it
+remembers the model's vector key, which the next start reads while the model loads (the very first
+start after indexing has no such key and reads the vectors after the model). Each run starts
 ``desktop-search gui --library COPY --query TEXT`` in a fresh process through
 ``bench/_startup_child.py``, which adds two probes to the real window: the first paint of the main
 window, and the first non-empty results reaching its results model. Times are from just before the
 process is spawned. Without a display the window renders offscreen (``QT_QPA_PLATFORM=offscreen``).
 
 For comparison, ``core_first_result_s`` is the same query through the engine alone in a fresh
-process (``PhotoLibrary.open`` → ``search``), no window.
+process (``PhotoLibrary.open`` → ``search``), no window; ``search`` loads the model lazily, without
+the read of the vectors beside it that ``load_model`` does.
 
 ``--phases`` adds a breakdown of the window runs: when each step on the way to the first result
 started and ended (importing torch, opening the library, building the model and each encoder,
