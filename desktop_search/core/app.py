@@ -391,11 +391,10 @@ class PhotoLibrary:
             vec = self._query_cache.pop(key, None)
             if vec is not None:
                 self._query_cache[key] = vec  # most recent last
-                return vec
+                return vec.copy()
         vec = model.encode_queries([text])[0]
-        vec.setflags(write=False)
         with self._query_lock:
-            self._query_cache[key] = vec
+            self._query_cache[key] = vec.copy()
             while len(self._query_cache) > QUERY_CACHE:
                 del self._query_cache[next(iter(self._query_cache))]
         return vec

@@ -158,7 +158,8 @@ class BuiltinModel(EmbeddingModel):
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._torch.inference_mode():
             vec = self._heads.image(self.image_features(batch))
-        return _unit(vec.cpu().numpy())
+        # not re-normalised: the heads give unit directions times a per-photo weight (ImageHead.weigh)
+        return np.asarray(vec.float().cpu().numpy(), dtype=np.float32)
 
     # -- texts ----------------------------------------------------------------------------------------
     def _text_states(self, texts: Sequence[str]):  # type: ignore[no-untyped-def]
