@@ -99,7 +99,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def settings_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def settings_from_args(args: argparse.Namespace):
     from ..core.models.training import TrainSettings
 
     s = TrainSettings()

@@ -638,7 +638,7 @@ def _read_vectors_columnar(conn: sqlite3.Connection, key: str) -> _Vectors | Non
     return _split_columns(row) if row is not None else None
 
 
-def _query_columns(conn: sqlite3.Connection, key: str) -> tuple | None:  # type: ignore[type-arg]
+def _query_columns(conn: sqlite3.Connection, key: str) -> tuple | None:
     """The SQLite part of :func:`_read_vectors_columnar`: one row of concatenated columns."""
     try:
         if conn.execute("PRAGMA encoding").fetchone()[0] != "UTF-8":
@@ -655,7 +655,7 @@ def _query_columns(conn: sqlite3.Connection, key: str) -> tuple | None:  # type:
         return None
 
 
-def _split_columns(row: tuple) -> _Vectors | None:  # type: ignore[type-arg]
+def _split_columns(row: tuple) -> _Vectors | None:
     """The columns of :func:`_query_columns` as one value per photo (see :func:`_read_vectors_columnar`)."""
     try:
         return _split(row)
@@ -664,7 +664,7 @@ def _split_columns(row: tuple) -> _Vectors | None:  # type: ignore[type-arg]
         return None
 
 
-def _split(row: tuple) -> _Vectors | None:  # type: ignore[type-arg]
+def _split(row: tuple) -> _Vectors | None:
     (n, short, long, not_blob, ids_text, images, has_text, t_short, t_long, t_not_blob, texts_blob,
      gate_bad, mtime_bad, n_dates, not_text, dates_text, *pieces) = row
     if not n:
@@ -739,7 +739,7 @@ class _Prefetch:
     def __init__(self, db: Path, key: str) -> None:
         self.key = key
         self._db = db
-        self._row: tuple | None = None  # type: ignore[type-arg]
+        self._row: tuple | None = None
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
         self._thread = threading.Thread(target=self._run, name="prefetch-vectors", daemon=True)

@@ -62,10 +62,10 @@ def _application(argv: Sequence[str] | None):
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication(list(argv) if argv else [sys.argv[0] if sys.argv else APP_ID])
     app.setApplicationName(APP_ID)
-    app.setApplicationDisplayName(APP_NAME)
+    QGuiApplication.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setOrganizationName(APP_ID)
-    app.setDesktopFileName(APP_ID)  # matches resources/desktop-search.desktop (Wayland app id)
+    QGuiApplication.setDesktopFileName(APP_ID)  # matches resources/desktop-search.desktop (Wayland app id)
     return app
 
 
@@ -134,7 +134,7 @@ def _arm_screenshot(window, options: GuiOptions, outcome: dict[str, int]) -> Non
     from .main_window import Page
 
     started = time.monotonic()
-    state = {"settled_at": None}
+    state: dict[str, float | None] = {"settled_at": None}
     timer = QTimer(window)
     timer.setInterval(100)
 
@@ -158,6 +158,7 @@ def _arm_screenshot(window, options: GuiOptions, outcome: dict[str, int]) -> Non
                 state["settled_at"] = time.monotonic()
                 return
             timer.stop()
+            assert options.screenshot is not None  # only armed with a screenshot path
             path = Path(options.screenshot)
             path.parent.mkdir(parents=True, exist_ok=True)
             window.repaint()
@@ -180,7 +181,7 @@ def _arm_screenshot(window, options: GuiOptions, outcome: dict[str, int]) -> Non
     def _quit_when_closed(win) -> None:
         def check() -> None:
             if win.closed:
-                QApplication.instance().quit()
+                QApplication.quit()
             else:
                 QTimer.singleShot(50, check)
 

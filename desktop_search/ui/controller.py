@@ -259,8 +259,8 @@ class LibraryController(QObject):
             lib.search,
             query,
             name="search",
-            on_result=lambda results, q=query: self._search_done(q, results),
-            on_error=lambda exc, q=query: self._search_error(q, exc),
+            on_result=lambda results, q=query: self._search_done(q, results),  # type: ignore[misc]  # mypy#15459: lambda default arg
+            on_error=lambda exc, q=query: self._search_error(q, exc),  # type: ignore[misc]  # mypy#15459: lambda default arg
             on_finished=self._search_finished,
         )
 
@@ -309,9 +309,9 @@ class LibraryController(QObject):
             cancel_token=task.token,
             background=True,
             on_progress=self._writer_progress,
-            on_result=lambda value, t=task: self._writer_result(t, value),
-            on_error=lambda exc, t=task: self._writer_error(t, exc),
-            on_finished=lambda t=task: self._writer_finished(t),
+            on_result=lambda value, t=task: self._writer_result(t, value),  # type: ignore[misc]  # mypy#15459: lambda default arg
+            on_error=lambda exc, t=task: self._writer_error(t, exc),  # type: ignore[misc]  # mypy#15459: lambda default arg
+            on_finished=lambda t=task: self._writer_finished(t),  # type: ignore[misc]  # mypy#15459: lambda default arg
         )
 
     def _writer_progress(self, events: list[Any]) -> None:
@@ -393,7 +393,7 @@ class LibraryController(QObject):
                 return
         lib = self.lib
         task = WriterTask("changes", "Updating changed photos…", lambda token: None, new)
-        task.run = lambda token, t=task: lib.apply_changes(sorted(t.paths), cancel=token)
+        task.run = lambda token, t=task: lib.apply_changes(sorted(t.paths), cancel=token)  # type: ignore[misc]  # mypy#15459: lambda default arg
         self._enqueue(task)
 
     def add_folder(self, path: str, exclusions: Iterable[str] = ()) -> None:

@@ -31,7 +31,7 @@ from .controller import LibraryController
 from .icons import std
 from .widgets import short_path
 
-WATCH_LABELS = {
+WATCH_LABELS: dict[str | None, str] = {
     "native": "Live",
     "polling": "Every {interval} s",
     "unavailable": "Not watched",

@@ -23,7 +23,7 @@ _THEME_NAMES = {
 def resources_dir() -> Path | None:
     """The ``resources`` folder, from a source checkout, an installed package or a frozen bundle."""
     try:  # the project's resource finder, where it exists
-        from desktop_search import resources as _resources  # type: ignore[attr-defined]
+        from desktop_search import resources as _resources
 
         finder = getattr(_resources, "resources_dir", None) or getattr(_resources, "resource_dir", None)
         if callable(finder):

@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QObject, QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -21,6 +22,7 @@ from PySide6.QtGui import (
     QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
+    QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
     QGuiApplication,
@@ -728,7 +730,7 @@ class MainWindow(QMainWindow):
         if self._paste_dir is None:
             self._paste_dir = tempfile.mkdtemp(prefix="desktop-search-paste-")
         path = os.path.join(self._paste_dir, f"pasted-{time.strftime('%Y%m%d-%H%M%S')}-{id(image) & 0xFFFF:04x}.png")
-        if not image.save(path, "PNG"):
+        if not image.save(path, "PNG"):  # type: ignore[call-overload]  # PySide6 stub: format (const char*) also takes str
             self.notify("The pasted image could not be saved for searching", "error")
             return None
         return path
@@ -759,7 +761,7 @@ class MainWindow(QMainWindow):
         else:
             super().dragMoveEvent(event)
 
-    def dragLeaveEvent(self, event: QEvent) -> None:
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
         self._show_overlay(False)
         super().dragLeaveEvent(event)
 
@@ -780,7 +782,7 @@ class MainWindow(QMainWindow):
 
     def _show_overlay(self, visible: bool) -> None:
         if visible:
-            self.overlay.setGeometry(self.centralWidget().rect())
+            self.overlay.setGeometry(cast(QWidget, self.centralWidget()).rect())  # set in __init__
             self.overlay.raise_()
             self.overlay.show()
         else:
@@ -789,13 +791,14 @@ class MainWindow(QMainWindow):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.search_field:
             etype = event.type()
-            if etype in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and self.mime_has_image(event.mimeData()):
+            if etype in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and isinstance(event, QDragMoveEvent) \
+                    and self.mime_has_image(event.mimeData()):
                 event.setDropAction(Qt.DropAction.CopyAction)
                 event.accept()
                 if etype == QEvent.Type.DragEnter:
                     self._show_overlay(True)
                 return True
-            if etype == QEvent.Type.Drop and self.mime_has_image(event.mimeData()):
+            if etype == QEvent.Type.Drop and isinstance(event, QDropEvent) and self.mime_has_image(event.mimeData()):
                 self.dropEvent(event)
                 return True
             if etype == QEvent.Type.DragLeave:
@@ -824,7 +827,7 @@ class MainWindow(QMainWindow):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         if self.overlay.isVisible():
-            self.overlay.setGeometry(self.centralWidget().rect())
+            self.overlay.setGeometry(cast(QWidget, self.centralWidget()).rect())  # set in __init__
 
     # == results actions ===========================================================================
     def current_result(self) -> SearchResult | None:
@@ -1177,7 +1180,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             if not self._closing:
                 self._closing = True
-                self.centralWidget().setEnabled(False)
+                cast(QWidget, self.centralWidget()).setEnabled(False)  # set in __init__
                 self.index_status.hide()
                 self.notify("Stopping background work…", timeout_ms=0)
                 self.controller.request_shutdown()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal, SignalInstance
 from PySide6.QtGui import QImage, QKeyEvent, QPalette, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -125,6 +126,7 @@ class PreviewDialog(QDialog):
         self.reveal_button.setToolTip("Show the photo in the file manager")
         close = buttons.addButton(QDialogButtonBox.StandardButton.Close)
         close.setToolTip("Close the preview (Space or Esc)")
+        button: QAbstractButton
         for button in (self.similar_button, self.reveal_button, self.open_button):
             buttons.addButton(button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.rejected.connect(self.close)
@@ -156,10 +158,10 @@ class PreviewDialog(QDialog):
         layout.addLayout(bottom)
 
     @property
-    def result(self) -> SearchResult | None:
+    def result(self) -> SearchResult | None:  # type: ignore[override]  # shadows QDialog.result() (exit code, unused here) on purpose
         return self._result
 
-    def _emit(self, signal: Signal) -> None:
+    def _emit(self, signal: SignalInstance) -> None:
         if self._result is not None:
             signal.emit(self._result)
 
@@ -185,8 +187,8 @@ class PreviewDialog(QDialog):
         self._jobs.start(
             load_thumbnail_image, result.thumbnail_path if not os.path.exists(result.path) else None,
             result.path, PREVIEW_SIDE, name="preview",
-            on_result=lambda image, g=generation: self._shown(g, image),
-            on_error=lambda exc, g=generation: self._shown(g, None),
+            on_result=lambda image, g=generation: self._shown(g, image),  # type: ignore[misc]  # mypy#15459: lambda default arg
+            on_error=lambda exc, g=generation: self._shown(g, None),  # type: ignore[misc]  # mypy#15459: lambda default arg
         )
 
     def _shown(self, generation: int, image: QImage | None) -> None:

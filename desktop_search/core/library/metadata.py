@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 from PIL import Image
 
@@ -68,7 +69,7 @@ def _clean(text: object) -> str | None:
     if isinstance(text, bytes):
         for enc in ("utf-8", "latin-1"):
             try:
-                text = text.decode(enc)
+                text = cast(bytes, text).decode(enc)  # still bytes: the loop breaks once decoded
                 break
             except UnicodeDecodeError:
                 continue

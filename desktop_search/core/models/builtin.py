@@ -45,7 +45,7 @@ def weights_file_for(name: str) -> Path:
     return Path(rest).expanduser()
 
 
-def read_weights(path: Path):  # type: ignore[no-untyped-def]
+def read_weights(path: Path):
     """(state_dict, config dict, metadata) from a heads safetensors file."""
     from safetensors import safe_open
     from safetensors.torch import load_file
@@ -145,7 +145,7 @@ class BuiltinModel(EmbeddingModel):
 
         return preprocess_image(image, self.image_size)
 
-    def image_features(self, batch: Sequence[np.ndarray]):  # type: ignore[no-untyped-def]
+    def image_features(self, batch: Sequence[np.ndarray]):
         """Frozen backbone feature maps (B, 1280, h, w) float32 tensor on the device."""
         from .efficientnet import to_tensor
         from .preprocess import stack_batch
@@ -162,7 +162,7 @@ class BuiltinModel(EmbeddingModel):
         return np.asarray(vec.float().cpu().numpy(), dtype=np.float32)
 
     # -- texts ----------------------------------------------------------------------------------------
-    def _text_states(self, texts: Sequence[str]):  # type: ignore[no-untyped-def]
+    def _text_states(self, texts: Sequence[str]):
         ids, mask = self._text_encoder.tokenize(texts)
         if self.device != "cpu":
             ids, mask = _pad_to_bucket(ids, mask)
@@ -198,7 +198,7 @@ class BuiltinModel(EmbeddingModel):
         self._closed = True
         self._heads = None  # type: ignore[assignment]
         self._lite = None
-        self._text_encoder = None  # type: ignore[assignment]
+        self._text_encoder = None
         if self.device != "cpu":
             # accelerator memory is scarce: drop the shared encoders too (other live models keep theirs)
             release_shared_encoders()
@@ -232,7 +232,7 @@ def release_shared_encoders() -> None:
 TOKEN_BUCKET = 16
 
 
-def _pad_to_bucket(ids, mask):  # type: ignore[no-untyped-def]
+def _pad_to_bucket(ids, mask):
     import torch
 
     t = ids.shape[1]

@@ -53,7 +53,7 @@ def pick_device(preferred: str | None = None) -> str:
     return "cpu"
 
 
-def _mps_available(torch_module) -> bool:  # type: ignore[no-untyped-def]
+def _mps_available(torch_module) -> bool:
     backend = getattr(torch_module.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
@@ -68,7 +68,7 @@ def configure_torch(device: str) -> None:
             torch.set_num_threads(want)
 
 
-def encoder_dtype(device: str):  # type: ignore[no-untyped-def]
+def encoder_dtype(device: str):
     """float16 for the frozen encoders on CUDA, float32 elsewhere."""
     import torch
 

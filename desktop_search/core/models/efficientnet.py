@@ -43,6 +43,9 @@ def weights_path(variant: str) -> str:
 class LiteEncoder(nn.Module):
     """EfficientNet-Lite trunk: uint8 NHWC batch → (B, 1280, h, w) float feature map."""
 
+    mean: torch.Tensor  # buffers (registered in __init__)
+    std: torch.Tensor
+
     def __init__(self, variant: str = "lite0", with_classifier: bool = False) -> None:
         super().__init__()
         from efficientnet_lite_pytorch import EfficientNet

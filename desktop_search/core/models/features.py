@@ -162,12 +162,12 @@ def _extract_missing(
     done = 0
     with ThreadPoolExecutor(max_workers=2) as pool:
         # decode at most two batches ahead of the encoder
-        futures = [pool.submit(lambda b=b: [load(i) for i in b]) for b in batches[:2]]
+        futures = [pool.submit(lambda b=b: [load(i) for i in b]) for b in batches[:2]]  # type: ignore[misc]  # mypy#15459: lambda default arg
         for k, idx in enumerate(batches):
             arrays = futures[k].result()
             futures[k] = None  # type: ignore[call-overload]
             if k + 2 < len(batches):
-                futures.append(pool.submit(lambda b=batches[k + 2]: [load(i) for i in b]))
+                futures.append(pool.submit(lambda b=batches[k + 2]: [load(i) for i in b]))  # type: ignore[misc]  # mypy#15459
             with torch.inference_mode():
                 fmap = net(to_tensor(np.stack(arrays), dev))
             feats = fmap.float().flatten(2).transpose(1, 2).cpu().numpy().astype(np.float16)
@@ -189,7 +189,7 @@ class TextFeatures:
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def padded(self, indices: Sequence[int] | np.ndarray):  # type: ignore[no-untyped-def]
+    def padded(self, indices: Sequence[int] | np.ndarray):
         """(states (B, T, 384) float32 tensor, mask (B, T) bool tensor) for ``indices``."""
         import torch
 

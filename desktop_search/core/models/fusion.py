@@ -57,7 +57,7 @@ class LearnedFusion(FusionScorer):
         np.reciprocal(z, out=z)
         return z
 
-    def score(self, query, image_sims, text_sims, photo_gate, has_text, query_is_image=False):  # type: ignore[override]
+    def score(self, query, image_sims, text_sims, photo_gate, has_text, query_is_image=False):
         image_sims = np.asarray(image_sims, dtype=np.float32)
         if query_is_image or text_sims is None or has_text is None:
             return (

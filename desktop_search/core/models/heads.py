@@ -191,6 +191,12 @@ class ImageHead(nn.Module):
     keeps attention pooling cheap to train and run.
     """
 
+    # buffers (registered in __init__; the hub ones only when cfg.hub_bank > 0)
+    pca_mean: torch.Tensor
+    pca_basis: torch.Tensor
+    hub_bank: torch.Tensor
+    hub_mean: torch.Tensor
+
     def __init__(self, cfg: HeadConfig) -> None:
         super().__init__()
         self.register_buffer("pca_mean", torch.zeros(cfg.image_feat))

@@ -297,6 +297,8 @@ def train_retrieval(
         for b in range(steps_per_epoch):
             rows = perm[b * bs : (b + 1) * bs]
             k = max(1, s.captions_per_step)
+            caps: list[int]
+            owner: list[int]
             caps, owner = [], []
             for j, r in enumerate(rows):
                 ids = train.caption_ids[r]
