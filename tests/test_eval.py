@@ -94,11 +94,6 @@ def trained_model():
 
 
 @pytest.mark.quality
-@pytest.mark.xfail(
-    reason="known gap, issue 3 open: the shipped heads reach R@1 40.9 / R@5 77.4 / R@10 86.8 on this "
-    "250-photo subset (22.5 / 52.4 / 66.8 on the full dev split), short of the R@1 target",
-    strict=False,
-)
 def test_quality_dev_subset(flickr8k: Path, trained_model) -> None:
     """Fast check on the first 250 dev photos (thresholds for that gallery size; see docs/MODELS.md)."""
     data = _dev(flickr8k, QUALITY_SUBSET)
