@@ -235,6 +235,6 @@ def test_shipped_weights_present() -> None:
     path = builtin.DEFAULT_WEIGHTS
     if not path.exists():
         pytest.skip("trained weights not shipped yet")
-    assert path.stat().st_size < 8 * 1024 * 1024
+    assert path.stat().st_size < 16 * 1024 * 1024  # small beside the frozen encoders (18 + 91 MB)
     m = builtin.load_builtin("builtin", device="cpu")
     assert m.trained and m.dim <= 256
