@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from .. import paths
+from ..library.scanner import content_hash
 from .preprocess import preprocess_image, resize_center_crop
 
 log = logging.getLogger(__name__)
@@ -81,13 +82,9 @@ def make_view(image: Image.Image, size: int, view: str, seed_name: str = "") -> 
 
 # -- image features ------------------------------------------------------------------------------------
 def image_cache_key(path: Path, encoder: str, view: str) -> str:
-    """Keyed by the photo's bytes, not its path or time stamps: a copied, moved or touched
-    data set still finds its features (reading a photo to hash it costs far less than decoding it)."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    raw = f"{digest.hexdigest()}|{encoder}|{FEATURES_VERSION}|{view}"
+    """Keyed by the photo's contents (the library's own fingerprint), not its path or time stamps:
+    a copied, moved or touched data set still finds its features."""
+    raw = f"{content_hash(str(path))}|{encoder}|{FEATURES_VERSION}|{view}"
     return hashlib.sha1(raw.encode()).hexdigest()
 
 

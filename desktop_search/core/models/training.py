@@ -562,10 +562,7 @@ def _fit_heads(train: FeatureSet, dev: FeatureSet | None, s: TrainSettings, log:
     torch.manual_seed(s.seed)
     heads = BuiltinHeads(s.head_config())
     train_retrieval(heads, train, dev, s, log)
-    fit_hub_bank(heads, train, s, log)
-    if dev is not None and hasattr(heads.image, "hub_bank"):
-        r = text_to_image(heads, dev)
-        log(f"with the hubness correction: dev R@1 {r['r1']:.1f} R@5 {r['r5']:.1f} R@10 {r['r10']:.1f}")
+    fit_hub_bank(heads, train, s, log)  # the run's dev report (train()) includes its effect
     train_photo_text(heads, train, dev, s, log)
     return heads
 
