@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from desktop_search.core.models.fusion import LearnedFusion
 from desktop_search.core.search import matrix as M
@@ -48,3 +49,152 @@ def test_int8_scan_matches_exact_ranking(monkeypatch) -> None:  # type: ignore[n
     assert [p for p, _ in approx] == [p for p, _ in exact]
     cos = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)) @ query
     assert [p for p, _ in exact] == [int(i) + 1 for i in np.argsort(-cos)[:10]]
+
+
+# -- the fused ranking against a brute-force float32 ranking of the same vectors -------------------
+def _random_fusion(dim: int, seed: int) -> LearnedFusion:
+    rng = np.random.default_rng(seed)
+    return LearnedFusion(
+        {"u_img": rng.normal(size=dim) * 0.5, "u_txt": rng.normal(size=dim) * 0.5, "b_img": np.array(0.1),
+         "b_txt": np.array(-0.2), "log_s_img": np.array(2.0), "log_s_txt": np.array(1.5), "c_txt": np.array(-0.3),
+         "log_m": np.array(0.2), "c_none": np.array(0.05)}
+    )
+
+
+class _SubclassedFusion(LearnedFusion):
+    """Not one of the matrix's row-wise scorers by type: scored over every row, as before."""
+
+
+def _library(seed: int, n: int = 6000, dim: int = 32) -> tuple[VectorMatrix, dict[int, tuple]]:
+    """A matrix with lengths, texts on a third of the photos, gates, dates, removals and re-adds (so
+    rows and text slots are reused), and the same data as plain arrays by photo id."""
+    rng = np.random.default_rng(seed)
+    m = VectorMatrix(dim, capacity=64)
+    truth: dict[int, tuple] = {}
+
+    def put(ids: list[int]) -> None:
+        imgs = _unit(rng.standard_normal((len(ids), dim))) * rng.uniform(0.6, 1.2, (len(ids), 1)).astype(np.float32)
+        has = rng.random(len(ids)) < 0.33
+        texts = [_unit(rng.standard_normal(dim)) if h else None for h in has]
+        gates = [float(rng.normal()) if h else None for h in has]
+        dates = [None if rng.random() < 0.1 else float(rng.uniform(0, 1000)) for _ in ids]
+        m.upsert(ids, imgs, texts, gates, dates)
+        for i, pid in enumerate(ids):
+            truth[pid] = (imgs[i].astype(np.float16), None if texts[i] is None else texts[i].astype(np.float16),
+                          gates[i], dates[i], float(np.linalg.norm(imgs[i])))
+
+    for s in range(0, n, 1000):
+        put(list(range(s + 1, min(n, s + 1000) + 1)))
+    gone = [int(i) for i in rng.choice(np.arange(1, n + 1), n // 10, replace=False)]
+    m.remove(gone)
+    for pid in gone:
+        del truth[pid]
+    put(gone[: len(gone) // 2])  # back, in reused rows and slots
+    put([int(i) for i in rng.choice(sorted(truth), 200, replace=False)])  # updated in place
+    drop = [int(i) for i in rng.choice(sorted(truth), 100, replace=False)]
+    m.set_texts(drop, [None] * len(drop), [None] * len(drop))  # texts dropped: free slots
+    for pid in drop:
+        truth[pid] = (truth[pid][0], None, None, *truth[pid][3:])
+    return m, truth
+
+
+def _columns(truth: dict[int, tuple]) -> tuple:
+    """``truth`` as arrays by ascending id."""
+    ids = np.array(sorted(truth), np.int64)
+    img = np.stack([truth[i][0] for i in ids]).astype(np.float32)
+    has = np.array([truth[i][1] is not None for i in ids])
+    txt = np.stack([truth[i][1] if truth[i][1] is not None else np.zeros(img.shape[1], np.float16) for i in ids]).astype(np.float32)
+    gate = np.array([truth[i][2] or 0.0 for i in ids], np.float32)
+    date = np.array([np.nan if truth[i][3] is None else truth[i][3] for i in ids])
+    length = np.array([truth[i][4] for i in ids], np.float32)  # of the vector given, before float16
+    return ids, img, has, txt, gate, date, length
+
+
+def _brute_force(columns: tuple, parts, fusion, limit: int, filters: M.Filters | None,
+                 min_score: float | None) -> list[tuple[int, float]]:
+    ids, img, has, txt, gate, date, length = columns
+    total = np.zeros(len(ids), np.float32)
+    for q, weight, is_image in parts:
+        q = np.asarray(q, np.float32)
+        if is_image:
+            s = fusion.score(q, (img @ q) / length, None, None, None, query_is_image=True)
+        else:
+            s = fusion.score(q, img @ q, txt @ q, gate, has)
+        total += np.float32(weight) * s
+    keep = np.ones(len(ids), bool)
+    if filters is not None:
+        if filters.after is not None:
+            keep &= date >= filters.after
+        if filters.before is not None:
+            keep &= date < filters.before
+        if filters.allowed_ids is not None:
+            keep &= np.isin(ids, list(filters.allowed_ids))
+        keep &= ~np.isin(ids, list(filters.exclude_ids))
+    if min_score is not None:
+        keep &= total >= min_score
+    order = [i for i in np.argsort(-total, kind="stable") if keep[i]][:limit]
+    return [(int(ids[i]), float(total[i])) for i in order]
+
+
+def _assert_same(got: list[tuple[int, float]], want: list[tuple[int, float]]) -> None:
+    assert [p for p, _ in got] == [p for p, _ in want]
+    np.testing.assert_allclose([s for _, s in got], [s for _, s in want], rtol=1e-5, atol=1e-5)
+
+
+def test_fused_ranking_matches_brute_force(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Text queries (fusion with photo texts and gates), example photos and both together, with
+    filters and a minimum score: the same ids and scores as a brute-force float32 ranking, whether
+    the matrix scores every row exactly or pre-scans in int8 and re-ranks, and whatever the scorer."""
+    torch = pytest.importorskip("torch")  # the int8 kernel; imported, it is used when the dimension suits
+    dim = 32
+    m, truth = _library(seed=7, dim=dim)
+    columns = _columns(truth)
+    rng = np.random.default_rng(8)
+    some = [int(i) for i in rng.choice(sorted(truth), 1500, replace=False)]
+    example = sorted(truth)[5]
+    cases = [
+        (None, None),
+        (M.Filters(after=200.0, before=800.0), None),
+        (M.Filters(allowed_ids=frozenset(some), exclude_ids=frozenset(some[:20])), None),
+        (None, 0.0),
+        (M.Filters(after=100.0), 0.3),
+    ]
+    assert torch is not None
+    for scan in ("exact", "int8"):
+        if scan == "int8":
+            monkeypatch.setattr(M, "EXACT_ROWS", 100)
+            assert M._Int8Kernel.available(dim)
+        for seed in range(3):
+            fusion = _random_fusion(dim, seed)
+            q = _unit(rng.standard_normal(dim))
+            ex = _unit(truth[example][0].astype(np.float32))
+            for parts in ([(q, 1.0, False)], [(ex, 1.0, True)], [(q, 0.5, False), (ex, 0.5, True)]):
+                for filters, min_score in cases:
+                    want = _brute_force(columns, parts, fusion, 50, filters, min_score)
+                    for scorer in (fusion, _SubclassedFusion.__new__(_SubclassedFusion)):
+                        scorer.__dict__.update(fusion.__dict__)
+                        _assert_same(m.search(parts, scorer, 50, filters, min_score), want)
+
+
+def test_image_only_scorer_matches_brute_force() -> None:
+    from desktop_search.core.models.base import ImageOnlyScorer
+
+    m, truth = _library(seed=3, n=2000)
+    q = _unit(np.random.default_rng(4).standard_normal(32))
+    want = _brute_force(_columns(truth), [(q, 1.0, False)], ImageOnlyScorer(), 30, None, None)
+    _assert_same(m.search([(q, 1.0, False)], ImageOnlyScorer(), 30), want)
+
+
+def test_ranking_follows_updates() -> None:
+    """Cached per-update facts (which rows have text, their gates, removed rows) follow changes."""
+    fusion = _random_fusion(32, 1)
+    m, truth = _library(seed=11, n=3000)
+    q = _unit(np.random.default_rng(12).standard_normal(32))
+    _assert_same(m.search([(q, 1.0, False)], fusion, 20), _brute_force(_columns(truth), [(q, 1.0, False)], fusion, 20, None, None))
+    top = [p for p, _ in m.search([(q, 1.0, False)], fusion, 5)]
+    m.remove(top[:2])
+    for pid in top[:2]:
+        del truth[pid]
+    m.set_texts([top[2]], [_unit(np.ones(32))], [3.0])
+    truth[top[2]] = (truth[top[2]][0], _unit(np.ones(32)).astype(np.float16), 3.0, *truth[top[2]][3:])
+    _assert_same(m.search([(q, 1.0, False)], fusion, 20), _brute_force(_columns(truth), [(q, 1.0, False)], fusion, 20, None, None))

@@ -2,7 +2,9 @@
 
 Image vectors are float16 rows (N, dim); photo-text vectors live in a second, compact float16 matrix
 with one slot per photo that has text. A query scores every photo (one matrix-vector product per
-matrix), applies the fusion scorer and the filters' masks, and keeps the top k. An image vector's
+matrix), applies the fusion scorer and the filters' masks, and keeps the top k. With a scorer that
+scores each photo on its own inputs (the builtin's), a text query fuses the text matches of the
+photos with text only; the others score through the scorer's image-only function. An image vector's
 length may differ from 1 (a model's per-photo weight for text queries, see
 ``ImageHead.weigh``): text queries use the dot product as is, example photos the cosine.
 
@@ -30,7 +32,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..models.base import FusionScorer
+from ..models.base import FusionScorer, ImageOnlyScorer
+from ..models.fusion import LearnedFusion
 
 _GROW = 1.5
 #: libraries up to this many photos are scored exactly in one pass (no int8 scan)
@@ -171,12 +174,23 @@ class _Int8Kernel:
 
     @classmethod
     def split(cls, n: int, scan: Callable[[int, int], None]) -> None:
-        """Run ``scan(lo, hi)`` over [0, n) on the helpers, in contiguous parts, and wait."""
+        """Run ``scan(lo, hi)`` over [0, n) in contiguous parts, and wait.
+
+        When the calling thread already runs torch with one thread (the app's searching thread does),
+        it scans the first part itself and the helpers take the others: a hand-off to a helper and
+        back costs two thread wake-ups, which on a busy machine wait for a time slice each (~3 ms per
+        scan at load 3 on 2 cores, measured).
+        """
         parts = max(1, min(_helper_count(), n // cls.SPLIT_ROWS))
         bounds = [n * i // parts for i in range(parts + 1)]
-        futures = [cls._helpers().submit(scan, bounds[i], bounds[i + 1]) for i in range(parts)]
-        for f in futures:
-            f.result()
+        first = 1 if _single_torch_thread() else 0
+        futures = [cls._helpers().submit(scan, bounds[i], bounds[i + 1]) for i in range(first, parts)]
+        try:
+            if first:
+                scan(bounds[0], bounds[1])
+        finally:
+            for f in futures:
+                f.result()
 
 
 def _helper_count() -> int:
@@ -185,6 +199,12 @@ def _helper_count() -> int:
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return max(1, min(4, cores))
+
+
+def _single_torch_thread() -> bool:
+    """Whether the calling thread runs torch's operations on one thread (the setting is per thread)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.get_num_threads() == 1
 
 
 def _one_torch_thread() -> None:
@@ -231,6 +251,7 @@ class VectorMatrix:
         self._free_slots: list[int] = []
         self._version = 0
         self._bf16_cache: dict[str, tuple[int, int, Any]] = {}
+        self._derived: dict[str, tuple[int, Any]] = {}
 
     # -- storage -----------------------------------------------------------------------------
     def _alloc(self, cap: int) -> None:
@@ -471,7 +492,9 @@ class VectorMatrix:
         total: np.ndarray | None = None
         for vec, weight, is_image in parts:
             scores = self._scores(vec, fusion, is_image, rows, approximate)
-            total = scores * np.float32(weight) if total is None else total + scores * np.float32(weight)
+            if weight != 1.0:  # x * 1 == x: a single text query needs no copy
+                scores = scores * np.float32(weight)
+            total = scores if total is None else total + scores
         assert total is not None
         return total
 
@@ -486,6 +509,8 @@ class VectorMatrix:
     def _scores(self, query: np.ndarray, fusion: FusionScorer, query_is_image: bool,
                 rows: np.ndarray | None, approximate: bool) -> np.ndarray:
         """Fused scores of ``rows`` (every row when None); removed rows score -inf."""
+        if rows is None and not query_is_image and type(fusion) in _ROWWISE:
+            return self._scores_rowwise(query, fusion, approximate)
         n = self._n if rows is None else len(rows)
         image_sims = self._image_sims(query, rows, approximate)
         if query_is_image:  # example photos compare directions; a vector's length weighs text queries only
@@ -506,6 +531,52 @@ class VectorMatrix:
         scores = fusion.score(query, image_sims, text_sims, gate, has_text, query_is_image=query_is_image)
         valid = self._valid[: self._n] if rows is None else self._valid[rows]
         return np.where(valid, scores, -np.inf).astype(np.float32)
+
+    def _scores_rowwise(self, query: np.ndarray, fusion: FusionScorer, approximate: bool) -> np.ndarray:
+        """A text query's fused scores of every row, for a scorer whose score of a photo depends on
+        that photo's inputs alone (see :data:`_ROWWISE`): the same scores as :meth:`_scores`, but the
+        text part of the fusion runs over the photos with text only, not over every row with zeros
+        and a mask for the others."""
+        image_sims = self._image_sims(query, None, approximate)
+        scores = fusion.score(query, image_sims, None, None, None)  # a photo without text: its image match alone
+        if self._t_n:
+            slots, rows, gates, has = self._text_rows()
+            if len(rows):
+                text_sims = self._text_sims(query, approximate)
+                if slots is not None:
+                    text_sims = text_sims[slots]
+                fused = fusion.score(query, image_sims[rows], text_sims, gates, has)
+                scores = _writable(scores)  # may be image_sims itself: its text rows are read above
+                scores[rows] = fused
+        scores = _writable(scores)
+        removed = self._removed_rows()
+        if len(removed):
+            scores[removed] = -np.inf
+        return scores
+
+    def _text_rows(self) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
+        """(the text slots in use, or None when every slot is; their rows; those rows' gates; all
+        True), kept until the next update."""
+        cached = self._derived.get("text")
+        if cached is not None and cached[0] == self._version:
+            return cached[1]
+        owners = self._t_owner[: self._t_n]
+        live = owners >= 0
+        slots = None if bool(live.all()) else np.flatnonzero(live)
+        rows = owners if slots is None else owners[slots]
+        rows = rows.copy()
+        value = (slots, rows, self._gate[rows], np.ones(len(rows), bool))
+        self._derived["text"] = (self._version, value)
+        return value
+
+    def _removed_rows(self) -> np.ndarray:
+        """Rows of removed photos (free for reuse), kept until the next update."""
+        cached = self._derived.get("removed")
+        if cached is not None and cached[0] == self._version:
+            return cached[1]
+        value = np.flatnonzero(~self._valid[: self._n])
+        self._derived["removed"] = (self._version, value)
+        return value
 
     def _image_sims(self, query: np.ndarray, rows: np.ndarray | None, approximate: bool) -> np.ndarray:
         if rows is not None:
@@ -552,6 +623,17 @@ class VectorMatrix:
     def _apply_filters(self, scores: np.ndarray, filters: Filters | None, n: int) -> np.ndarray:
         mask = self._filter_mask(filters, n)
         return scores if mask is None else np.where(mask, scores, -np.inf)
+
+
+def _writable(scores: np.ndarray) -> np.ndarray:
+    out = np.asarray(scores, dtype=np.float32)
+    return out if out.flags.writeable else out.copy()
+
+
+#: scorers whose score of a photo depends only on the query and that photo's own inputs (the exact
+#: types: a subclass may change that), so a text query can fuse the photos with text apart from the
+#: others. Not CalibratedMaxScorer (CLIP): it maps text similarities by statistics over all photos.
+_ROWWISE: tuple[type, ...] = (LearnedFusion, ImageOnlyScorer)
 
 
 def top_k(scores: np.ndarray, ids: np.ndarray, limit: int, min_score: float | None) -> list[tuple[int, float]]:
