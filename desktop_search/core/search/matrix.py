@@ -164,10 +164,11 @@ class _Int8Kernel:
         torch = sys.modules["torch"]
         q = torch.from_numpy(np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)).to(torch.bfloat16)
         result = np.empty(q8.shape[0], np.float32)
+        into = torch.from_numpy(result)
 
         def scan(lo: int, hi: int) -> None:
             out = torch.ops.aten._weight_int8pack_mm(q, torch.from_numpy(q8[lo:hi]), scale_bf16[lo:hi])
-            result[lo:hi] = out.reshape(-1).float().numpy()
+            into[lo:hi].copy_(out.reshape(-1))  # bfloat16 → float32 in one pass, no temporary
 
         cls.split(q8.shape[0], scan)
         return result
