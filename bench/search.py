@@ -12,10 +12,17 @@ file name would give) under the ``builtin`` model's key. Then, in a fresh proces
   score every photo (image and text matrices, fusion), top 50, read the 50 rows;
 * ``image_*``: "more like this" for a photo already in the library (``photo_ids=(id,)``), no encoding;
 * ``outside_image_*``: an example file from outside the library (decode + encode + rank), fewer runs.
+* with ``--stages``, ``stages``: after those runs, the same text and "more like this" queries again
+  with each stage timed (perf_counter around the app's and the matrix's steps; ms per query, p50 /
+  p95 / mean): the active model's name, the query's encoding, the matrix (the image and text
+  similarities: int8 scans and the exact re-rank's rows; the fusion; top k; the rest: filters,
+  candidate selection), the 50 result rows, and the rest of ``PhotoLibrary.search``; also the
+  searching thread's own CPU ms per stage (p50; steady on a busy machine, but work on helper threads
+  is not in it).
 
 p50 and p95 over 200 queries of each kind (40 with --quick).
 
-    .venv/bin/python bench/search.py [--json] [--quick] [--sizes 10000,100000,1000000]
+    .venv/bin/python bench/search.py [--json] [--quick] [--sizes 10000,100000,1000000] [--stages]
 """
 
 from __future__ import annotations
@@ -196,6 +203,13 @@ def child(root: Path, n: int, n_queries: int, n_outside: int, data: Path, args: 
     image_ms = [timed(SearchQuery(photo_ids=(pid,), limit=50)) for pid in ids]
     outside = example_files(data, n_outside, args)
     outside_ms = [timed(SearchQuery(image_paths=(str(f),), limit=50)) for f in outside]
+    stages = None
+    if args.stages:
+        stages = {
+            "text": stage_times(lib, matrix, model, [SearchQuery(text=q, limit=50) for q in texts]),
+            "image": stage_times(lib, matrix, model, [SearchQuery(photo_ids=(pid,), limit=50) for pid in ids]),
+            "load_avg": C.load_avg(),
+        }
     lib.close()
     return {
         "text_p50_ms": C.rounded(C.percentile(text_ms, 50), 2),
@@ -210,7 +224,82 @@ def child(root: Path, n: int, n_queries: int, n_outside: int, data: Path, args: 
         "photos_loaded": loaded,
         "queries": {"text": len(text_ms), "image": len(image_ms), "outside_image": len(outside_ms)},
         "load_avg": C.load_avg(),
+        **({"stages": stages} if stages is not None else {}),
     }
+
+
+#: (label, where, attribute) of the stages timed by --stages; a step the code no longer has is skipped
+STAGES = (
+    ("model name", "lib", "_search_model_name"),
+    ("encode query", "lib", "_query_vector"),
+    ("matrix", "matrix", "search"),
+    ("matrix: image sims", "matrix", "_image_sims"),
+    ("matrix: text sims", "matrix", "_text_sims"),
+    ("matrix: fusion", "fusion", "score"),
+    ("matrix: top k", "module", "top_k"),
+    ("result rows", "lib", "_results"),
+)
+
+
+def stage_times(lib: Any, matrix: Any, model: Any, queries: list[Any]) -> dict[str, dict[str, float | None]]:
+    """ms per query of each stage of ``PhotoLibrary.search`` (p50 / p95 / mean over ``queries``),
+    timed by wrapping the steps in place; a stage called several times in a query is summed."""
+    from desktop_search.core.search import matrix as matrix_module
+
+    owners = {"lib": lib, "matrix": matrix, "fusion": model.fusion, "module": matrix_module}
+    current: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    originals = []
+
+    def timed_step(label: str, step: Any) -> Any:
+        def run(*a: Any, **k: Any) -> Any:
+            t, c = time.perf_counter(), time.thread_time()
+            try:
+                return step(*a, **k)
+            finally:
+                current[label] = current.get(label, 0.0) + (time.perf_counter() - t) * 1000
+                cpu[label] = cpu.get(label, 0.0) + (time.thread_time() - c) * 1000
+
+        return run
+
+    for label, where, name in STAGES:
+        owner = owners[where]
+        step = getattr(owner, name, None)
+        if step is not None:
+            originals.append((owner, name, owner.__dict__.get(name)))
+            setattr(owner, name, timed_step(label, step))
+    per: dict[str, list[float]] = {}
+    per_cpu: dict[str, list[float]] = {}
+
+    def rows(total: float, times: dict[str, float]) -> dict[str, float]:
+        inner = sum(v for k, v in times.items() if k.startswith("matrix: "))
+        row = {"total": total, **times}
+        if "matrix" in times:
+            row["matrix: rest"] = times["matrix"] - inner
+        row["rest"] = total - sum(v for k, v in times.items() if not k.startswith("matrix: "))
+        return row
+
+    try:
+        for query in queries:
+            current.clear()
+            cpu.clear()
+            getattr(lib, "_query_cache", {}).clear()  # encode every query (the timed runs above remembered them)
+            t, c = time.perf_counter(), time.thread_time()
+            lib.search(query)
+            total, total_cpu = (time.perf_counter() - t) * 1000, (time.thread_time() - c) * 1000
+            for k, v in rows(total, current).items():
+                per.setdefault(k, []).append(v)
+            for k, v in rows(total_cpu, cpu).items():
+                per_cpu.setdefault(k, []).append(v)
+    finally:
+        for owner, name, original in reversed(originals):
+            if original is None:
+                delattr(owner, name)  # back to the class's method
+            else:
+                setattr(owner, name, original)
+    return {k: {"p50": C.rounded(C.percentile(v, 50), 2), "p95": C.rounded(C.percentile(v, 95), 2),
+                "mean": C.rounded(sum(v) / len(v), 2), "cpu_p50": C.rounded(C.percentile(per_cpu[k], 50), 2)}
+            for k, v in per.items()}
 
 
 def main() -> int:
@@ -220,6 +309,8 @@ def main() -> int:
     p.add_argument("--queries", type=int, default=None, help="queries of each kind (default 200, quick 40)")
     p.add_argument("--torch-threads", type=int, default=None,
                    help="what-if: torch threads in the searching thread (default: as the app leaves them)")
+    p.add_argument("--stages", action="store_true",
+                   help="also time each stage of the text and 'more like this' queries (a second pass)")
     p.add_argument("--child", type=int, default=None, help=argparse_hidden())
     p.add_argument("--root", default=None, help=argparse_hidden())
     args = p.parse_args()
@@ -245,6 +336,8 @@ def main() -> int:
                "--queries", str(n_queries)] + (["--quick"] if args.quick else [])
         if args.torch_threads:
             cmd += ["--torch-threads", str(args.torch_threads)]
+        if args.stages:
+            cmd += ["--stages"]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
@@ -261,6 +354,13 @@ def main() -> int:
                           "RSS B/photo", "matrix B/photo"))
     text += ("\n(ms; targets: p95 <= 30 ms at 100,000 and <= 150 ms at 1,000,000; <= 1,536 B/photo resident)"
              f"\nload average {C.load_avg()}")
+    for n, r in results.items():
+        if "stages" in r:
+            for kind in ("text", "image"):
+                st = r["stages"][kind]
+                text += f"\n\n{int(n):,} photos, {kind} queries, ms per query by stage (load {r['stages']['load_avg']})\n"
+                text += C.table([(k, v["p50"], v["p95"], v["mean"], v["cpu_p50"]) for k, v in st.items()],
+                                ("stage", "p50", "p95", "mean", "CPU p50"))
     C.emit(args, result, text)
     return 0
 
