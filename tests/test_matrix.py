@@ -160,11 +160,14 @@ def test_fused_ranking_matches_brute_force(monkeypatch) -> None:  # type: ignore
         (M.Filters(after=100.0), 0.3),
     ]
     assert torch is not None
-    for scan in ("exact", "int8"):
-        if scan == "int8":
-            monkeypatch.setattr(M, "EXACT_ROWS", 100)
-            assert M._Int8Kernel.available(dim)
-        for seed in range(3):
+    # every row scored exactly / int8 pre-scan; on the calling thread or on the helpers; in parts
+    for scan, on_caller, split_rows, seeds in (("exact", True, None, 3), ("exact", False, 1000, 1),
+                                               ("int8", True, None, 3), ("int8", False, None, 1), ("int8", True, 1000, 1)):
+        monkeypatch.setattr(M, "EXACT_ROWS", 100 if scan == "int8" else 32_768)
+        monkeypatch.setattr(M, "_single_torch_thread", lambda on_caller=on_caller: on_caller)
+        monkeypatch.setattr(M._Int8Kernel, "SPLIT_ROWS", split_rows or 65_536)
+        assert scan == "exact" or M._Int8Kernel.available(dim)
+        for seed in range(seeds):
             fusion = _random_fusion(dim, seed)
             q = _unit(rng.standard_normal(dim))
             ex = _unit(truth[example][0].astype(np.float32))
