@@ -201,3 +201,35 @@ def test_ranking_follows_updates() -> None:
     m.set_texts([top[2]], [_unit(np.ones(32))], [3.0])
     truth[top[2]] = (truth[top[2]][0], _unit(np.ones(32)).astype(np.float16), 3.0, *truth[top[2]][3:])
     _assert_same(m.search([(q, 1.0, False)], fusion, 20), _brute_force(_columns(truth), [(q, 1.0, False)], fusion, 20, None, None))
+
+
+def test_split_scans_every_part_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The calling thread scans its part and takes back any part no helper has started; every row is
+    scanned exactly once either way."""
+    import threading
+
+    monkeypatch.setattr(M, "_single_torch_thread", lambda: True)
+    monkeypatch.setattr(M, "_helper_count", lambda: 3)
+    monkeypatch.setattr(M._Int8Kernel, "SPLIT_ROWS", 10)
+    pool = M._Int8Kernel._helpers()
+    calls: list[tuple[int, int, int]] = []
+    lock = threading.Lock()
+
+    def scan(lo: int, hi: int) -> None:
+        with lock:
+            calls.append((lo, hi, threading.get_ident()))
+
+    release = threading.Event()
+    blockers = [pool.submit(release.wait, 10) for _ in range(pool._max_workers)]
+    try:
+        M._Int8Kernel.split(100, scan)  # every helper busy: the caller scans all three parts
+        assert sorted((lo, hi) for lo, hi, _ in calls) == [(0, 33), (33, 66), (66, 100)]
+        assert {t for _, _, t in calls} == {threading.get_ident()}
+    finally:
+        release.set()
+        for b in blockers:
+            b.result()
+    for _ in range(20):  # helpers free: whoever scans a part, each is scanned once
+        calls.clear()
+        M._Int8Kernel.split(100, scan)
+        assert sorted((lo, hi) for lo, hi, _ in calls) == [(0, 33), (33, 66), (66, 100)]
