@@ -182,6 +182,9 @@ def child(root: Path, n: int, n_queries: int, n_outside: int, data: Path, args: 
     rss1 = C.rss_bytes()
     matrix = lib._matrix(model.key)
     loaded = len(matrix)
+    warm_up = getattr(lib, "warm_up_search", None)
+    if warm_up is not None:
+        warm_up()  # as the window does after its first search (torch's int8 kernel for a large library)
 
     texts = queries(data, n_queries)
     rnd = random.Random(2)
