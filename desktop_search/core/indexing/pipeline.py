@@ -31,6 +31,7 @@ from ..library.imageio import ImageDecodeError, decode, make_thumbnail
 from ..library.metadata import photo_text, read_meta
 from ..library.scanner import FoundFile, ScanProblem, is_excluded, is_hidden, normalise, stat_file, walk
 from ..models.base import EmbeddingModel
+from ..models.device import release_cpu_memory
 from ..search.matrix import VectorMatrix
 from ..types import IndexCounts, IndexProgress
 from .bookkeeping import load_known, reconcile, record_problems
@@ -303,6 +304,7 @@ class Indexer:
             for fut in window:
                 fut.cancel()
             pool.shutdown(wait=True)
+            release_cpu_memory()  # the activations' memory, kept for reuse while the run lasted
 
     def _prepare_and_encode(self, model: EmbeddingModel, work: list[_Work], min_side: int) -> tuple[list[_Prepared], _Encoded]:
         prepared = [self._prepare(model, w, min_side) for w in work]

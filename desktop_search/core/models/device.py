@@ -7,12 +7,30 @@ and fusion always run in float32, only the frozen encoders use half precision on
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import platform
+import sys
+import threading
 
 log = logging.getLogger(__name__)
 
 VALID_DEVICES = ("cuda", "mps", "cpu")
+
+#: glibc mallopt() parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+#: what the CPU tuning asks of glibc: allocations up to 32 MiB (the most glibc allows) come from
+#: the heap, up to 128 MiB of freed memory stays at its top, and heaps grow (and are kept) 64 MiB
+#: at a time. The padding is what keeps worker threads' secondary heaps from being unmapped each
+#: time a call's activations are freed; measured (page faults per image, calls of 4, two callers):
+#: defaults 3,000-5,900; trim 1 GiB alone ~500; trim 32 + pad 32 MiB ~3,200; trim 64 + pad 32
+#: ~1,250; trim 64-256 + pad 64 MiB 0-40
+CPU_MALLOC_SETTINGS = ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 128 << 20), (_M_TOP_PAD, 64 << 20))
+#: set to "0" to leave glibc's malloc settings alone (for comparisons)
+MALLOC_TUNING_ENV = "DESKTOP_SEARCH_MALLOC_TUNING"
+_malloc_lock = threading.Lock()
+_malloc_tuned: bool | None = None
 
 
 def cpu_threads() -> int:
@@ -58,6 +76,49 @@ def _mps_available(torch_module) -> bool:
     return bool(backend is not None and backend.is_available())
 
 
+def _libc():
+    """glibc, or None (macOS, Windows, musl)."""
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+def tune_cpu_allocator() -> bool:
+    """Let the CPU encoders reuse their activation memory instead of faulting it in afresh.
+
+    With glibc's default settings every network call on the CPU gets most of its activations
+    (4-20 MB tensors) as fresh pages: memory freed at the end of a call goes back to the kernel
+    (heap trimming, and worker threads' secondary heaps unmapped once empty), and the next call
+    page-faults it in again, zero-filled. Measured on EfficientNet-Lite0, calls of 4 images, two
+    single-threaded callers: 3,000-5,900 page faults and 6-15 ms of kernel time per image (the
+    network's own arithmetic is ~40 ms); with these settings, none after the first calls.
+
+    Process-wide and idempotent; Linux with glibc only (elsewhere a no-op returning False). Freed
+    memory kept this way is given back by :func:`release_cpu_memory` (the indexer calls it at the
+    end of a run). ``DESKTOP_SEARCH_MALLOC_TUNING=0`` turns it off.
+    """
+    global _malloc_tuned
+    with _malloc_lock:
+        if _malloc_tuned is None:
+            _malloc_tuned = False
+            libc = _libc() if os.environ.get(MALLOC_TUNING_ENV, "1") != "0" else None
+            if libc is not None:
+                _malloc_tuned = all([libc.mallopt(param, value) == 1 for param, value in CPU_MALLOC_SETTINGS])
+                if not _malloc_tuned:
+                    log.debug("mallopt refused a setting; allocator left partly at its defaults")
+        return _malloc_tuned
+
+
+def release_cpu_memory() -> None:
+    """Give freed heap memory back to the system (glibc ``malloc_trim``); a no-op elsewhere."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
 def configure_torch(device: str) -> None:
     """Per-process torch settings for inference on ``device``."""
     import torch
@@ -66,6 +127,7 @@ def configure_torch(device: str) -> None:
         want = cpu_threads()
         if torch.get_num_threads() > want:
             torch.set_num_threads(want)
+        tune_cpu_allocator()
 
 
 def encoder_dtype(device: str):
