@@ -111,6 +111,23 @@ def _limit_torch_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+def cpu_chunk_bounds(n: int, size: int, workers: int) -> list[tuple[int, int]]:
+    """(start, end) of the CPU workers' chunks: ``size`` photos each, smaller towards the end.
+
+    The workers take chunks as they come free, so the last chunk of a run may start while the
+    other workers have nothing left: one core then idles for up to a chunk's time (4 photos,
+    ~0.2 s on the originals of the benchmark, ~0.5 s on 12-MP JPEGs). Shrinking the last few
+    chunks down to single photos lets them finish close together; the network costs about the
+    same per image in calls of 1-4 (docs/BENCHMARKS.md, history section 2)."""
+    bounds = []
+    i = 0
+    while i < n:
+        step = max(1, min(size, (n - i) // (2 * workers)))
+        bounds.append((i, min(n, i + step)))
+        i += step
+    return bounds
+
+
 def to_blob(vec: np.ndarray) -> bytes:
     return np.asarray(vec, np.float16).tobytes()
 
@@ -292,9 +309,9 @@ class Indexer:
         pool = ThreadPoolExecutor(workers, thread_name_prefix="index", initializer=_limit_torch_threads, initargs=(1,))
         window: deque[Future[tuple[list[_Prepared], _Encoded]]] = deque()
         try:
-            for i in range(0, len(work), size):
+            for i, j in cpu_chunk_bounds(len(work), size, workers):
                 cancel.checkpoint()
-                window.append(pool.submit(self._prepare_and_encode, model, work[i : i + size], min_side))
+                window.append(pool.submit(self._prepare_and_encode, model, work[i:j], min_side))
                 if len(window) >= depth:
                     yield window.popleft().result()
             while window:
