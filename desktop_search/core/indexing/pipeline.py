@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from ..cancel import CancelToken
 from ..db import Photo, PhotoStatus, Vector
 from ..library.formats import is_photo_name
-from ..library.imageio import ImageDecodeError, decode, make_thumbnail
+from ..library.imageio import ImageDecodeError, decode, make_thumbnail, may_carry_iptc
 from ..library.metadata import photo_text, read_meta
 from ..library.scanner import FoundFile, ScanProblem, is_excluded, is_hidden, normalise, stat_file, walk
 from ..models.base import EmbeddingModel
@@ -382,8 +382,9 @@ class Indexer:
         path = Path(work.path)
         try:
             decoded = decode(path, min_side=min_side)
-            is_jpeg_or_tiff = path.suffix.lower() in (".jpg", ".jpeg", ".jpe", ".tif", ".tiff")
-            meta = read_meta(path, decoded.exif, decoded.info, is_jpeg_or_tiff)
+            # IPTC is read only from JPEG and TIFF names (read_meta opens the file again for it)
+            look_for_iptc = path.suffix.lower() in (".jpg", ".jpeg", ".jpe", ".tif", ".tiff") and may_carry_iptc(decoded)
+            meta = read_meta(path, decoded.exif, decoded.info, look_for_iptc)
             thumb = self.thumbnails_dir / work.content_hash[:2] / f"{work.content_hash}.jpg"
             if not thumb.exists():
                 make_thumbnail(decoded.image, thumb, THUMBNAIL_SIZE)

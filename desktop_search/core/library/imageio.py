@@ -31,6 +31,8 @@ class Decoded:
     height: int
     exif: Image.Exif | None
     info: dict
+    #: the file's format as Pillow identified it ("JPEG", "PNG", ...), None if unknown
+    format: str | None = None
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -68,6 +70,7 @@ def decode(path: str | Path, min_side: int = 256) -> Decoded:
                     raise ImageDecodeError(f"image too large ({full_w}x{full_h} pixels)")
                 exif = im.getexif()
                 info = dict(im.info)
+                fmt = im.format
                 if im.format == "JPEG" and min(full_w, full_h) > 2 * min_side:
                     scale = min(full_w, full_h) / min_side
                     im.draft("RGB", (max(1, int(full_w / scale)), max(1, int(full_h / scale))))
@@ -96,7 +99,17 @@ def decode(path: str | Path, min_side: int = 256) -> Decoded:
     orientation = exif.get(0x0112, 1) if exif else 1
     if orientation in (5, 6, 7, 8):
         full_w, full_h = full_h, full_w
-    return Decoded(rgb, full_w, full_h, exif, info)
+    return Decoded(rgb, full_w, full_h, exif, info, fmt)
+
+
+def may_carry_iptc(decoded: Decoded) -> bool:
+    """False where the photo certainly has no IPTC record: a JPEG keeps IPTC only in a Photoshop
+    APP13 block, which Pillow has already read into ``info`` (so reading IPTC again, which opens
+    the file once more, would find nothing)."""
+    if decoded.format == "JPEG":
+        photoshop = decoded.info.get("photoshop") or {}
+        return 0x0404 in photoshop
+    return True
 
 
 def make_thumbnail(image: Image.Image, target: Path, size: int = 256) -> None:
