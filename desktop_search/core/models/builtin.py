@@ -33,6 +33,8 @@ PIPELINE_VERSION = "p1"
 WEIGHTS_FORMAT = "desktop_search.builtin/1"
 
 TEXT_BATCH = 256
+#: ``HeadConfig.encoder``'s default (read without importing the heads, which need torch)
+DEFAULT_ENCODER = "lite0"
 
 
 def weights_file_for(name: str) -> Path:
@@ -57,30 +59,55 @@ def read_weights(path: Path):
     return load_file(str(path)), json.loads(meta["config"]), meta
 
 
+def read_numpy_weights(data: bytes, path: Path | str = "weights") -> tuple[dict[str, np.ndarray], dict, dict[str, str]]:
+    """(numpy state dict, config dict, metadata) from the bytes of a heads safetensors file (as
+    :func:`read_weights`, without torch; the arrays as stored, float16)."""
+    from safetensors.numpy import load
+
+    try:
+        n = int.from_bytes(data[:8], "little")
+        meta = dict(json.loads(data[8 : 8 + n]).get("__metadata__") or {})
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a safetensors file") from exc
+    if meta.get("format_name") != WEIGHTS_FORMAT:
+        raise ValueError(f"{path} is not a desktop-search builtin weights file")
+    return load(data), json.loads(meta["config"]), meta
+
+
 class BuiltinModel(EmbeddingModel):
-    """See module docstring. Construct with :func:`load_builtin`."""
+    """See module docstring. Construct with :func:`load_builtin`.
+
+    Constructing it does not import torch: it reads the heads' weights with ``safetensors.numpy``
+    (enough for the key, the dimension and the fusion), and text queries are answered by the numpy
+    encoder (:mod:`.numpy_text`: MiniLM and the text head, no torch) on the CPU, and on any device
+    until torch has been loaded for other work. Torch is imported, the device chosen and the torch
+    modules built on first use of what needs them: images (:meth:`encode_images`), photo texts
+    (:meth:`encode_photo_texts`), :attr:`device`, :attr:`config`, :attr:`image_size`. On CUDA / MPS
+    text queries move to torch once its modules are built (they are faster there).
+    """
 
     def __init__(self, name: str, weights: Path | None, device: str | None = None) -> None:
-        import torch
-
-        from .device import configure_torch, encoder_dtype, pick_device
-        from .efficientnet import LITE_SPECS
         from .fusion import LearnedFusion
-        from .heads import BuiltinHeads, HeadConfig, upgrade_state_dict
-        from .minilm import MiniLM
 
         self.name = name
-        self.device = pick_device(device)
-        configure_torch(self.device)
         self.weights_path = weights
         self.meta: dict[str, str] = {}
+        self._wanted_device = device
+        self._device: str | None = None
+        self._torch_lock = threading.RLock()  # choosing the device, building the torch modules
+        self._heads_module: Any = None
+        self._minilm: Any = None
+        # the image encoder is built on first use (see _image_encoder): a text query needs MiniLM only
+        self._lite: Any = None
+        self._lite_lock = threading.Lock()
+        self._image_size: int | None = None
+        self._numpy_queries: Any = None
+        self._numpy_lock = threading.Lock()
+        self._closed = False
         if weights is not None and weights.is_file():
-            state, cfg_dict, self.meta = read_weights(weights)
-            cfg = HeadConfig.from_dict(cfg_dict)
-            with _one_torch_thread(torch):  # every value is overwritten by the load
-                heads = BuiltinHeads(cfg)
-                heads.load_state_dict(upgrade_state_dict(state), strict=True)
-            digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+            data = weights.read_bytes()
+            self._state, self._config_dict, self.meta = read_numpy_weights(data, weights)
+            digest = hashlib.sha256(data).hexdigest()[:12]
             self.trained = True
         else:
             if weights is not None and weights != DEFAULT_WEIGHTS:
@@ -89,34 +116,115 @@ class BuiltinModel(EmbeddingModel):
                 "builtin model weights %s are missing: using provisional untrained heads (poor search quality)",
                 weights,
             )
-            cfg = HeadConfig()
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
-                heads = BuiltinHeads(cfg)
+            self._provisional_heads()
             digest = "provisional0"
             self.trained = False
-        self.config = cfg
-        self.version = f"{cfg.encoder}-{PIPELINE_VERSION}-{digest}"
-        self.dim = cfg.dim
-        self.image_size = LITE_SPECS[cfg.encoder].image_size
-        self._torch = torch
-        self._heads = heads.eval().to(self.device)
-        self._dtype = encoder_dtype(self.device)
-        # the image encoder is built on first use (see _image_encoder): a text query needs MiniLM only
-        self._lite: Any = None
-        self._lite_lock = threading.Lock()
-        self._closed = False
-        dtype = self._dtype
-        with _one_torch_thread(torch):
-            self._text_encoder = _shared(("minilm", self.device), lambda: MiniLM().to(self.device, dtype))
-        fusion_state = {
-            k.split(".", 1)[1]: v.detach().cpu().numpy()
-            for k, v in heads.state_dict().items()
-            if k.startswith("fusion.")
-        }
-        self._fusion = LearnedFusion(fusion_state)
-        if self.device != "cpu":
-            self.encode_queries(["warm up", "a longer query to warm up the next sequence length " * 2])
+        encoder = str(self._config_dict.get("encoder", DEFAULT_ENCODER))
+        self.version = f"{encoder}-{PIPELINE_VERSION}-{digest}"
+        self.dim = int(self._state["fusion.u_img"].shape[0])
+        self._fusion = LearnedFusion(
+            {k.split(".", 1)[1]: v for k, v in self._state.items() if k.startswith("fusion.")}
+        )
+
+    def _provisional_heads(self) -> None:
+        """Seeded untrained heads (no weights file): built with torch, kept as numpy values."""
+        import torch
+
+        from .heads import BuiltinHeads, HeadConfig
+
+        cfg = HeadConfig()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            heads = BuiltinHeads(cfg)
+        self._state = {k: v.detach().cpu().numpy() for k, v in heads.state_dict().items()}
+        self._config_dict = cfg.to_dict()
+
+    # -- torch, on first use ------------------------------------------------------------------------
+    @property
+    def _torch(self) -> Any:
+        import torch
+
+        return torch
+
+    @property
+    def device(self) -> str:
+        """Where the torch modules run: chosen (importing torch) on first use."""
+        device = self._device
+        if device is None:
+            with self._torch_lock:
+                if self._device is None:
+                    from .device import configure_torch, pick_device
+
+                    chosen = pick_device(self._wanted_device)
+                    configure_torch(chosen)
+                    self._device = chosen
+                device = self._device
+        return device
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self._device = value
+
+    @property
+    def _dtype(self) -> Any:
+        from .device import encoder_dtype
+
+        return encoder_dtype(self.device)
+
+    @property
+    def config(self) -> Any:
+        """The heads' :class:`~.heads.HeadConfig` (imports torch)."""
+        from .heads import HeadConfig
+
+        return HeadConfig.from_dict(self._config_dict)
+
+    @property
+    def image_size(self) -> int:  # type: ignore[override]
+        size = self._image_size
+        if size is None:
+            from .efficientnet import LITE_SPECS  # torch: only images need it
+
+            size = self._image_size = LITE_SPECS[str(self._config_dict.get("encoder", DEFAULT_ENCODER))].image_size
+        return size
+
+    @property
+    def _heads(self) -> Any:
+        """The torch heads (:class:`~.heads.BuiltinHeads`) on the device, built on first use."""
+        heads = self._heads_module
+        if heads is None and not self._closed:
+            with self._torch_lock:
+                if self._heads_module is None and not self._closed:
+                    from .heads import BuiltinHeads, upgrade_state_dict
+
+                    torch = self._torch
+                    state = {k: torch.from_numpy(np.array(v)) for k, v in self._state.items()}
+                    with _one_torch_thread(torch):  # every value is overwritten by the load
+                        built = BuiltinHeads(self.config)
+                        built.load_state_dict(upgrade_state_dict(state), strict=True)
+                    self._heads_module = built.eval().to(self.device)
+                    if self.device != "cpu":  # text queries move to torch now: warm it up
+                        self._torch_queries(["warm up", "a longer query to warm up the next sequence length " * 2])
+                heads = self._heads_module
+        return heads
+
+    @property
+    def _text_encoder(self) -> Any:
+        """The torch MiniLM (photo texts; queries on accelerators), built on first use."""
+        encoder = self._minilm
+        if encoder is None and not self._closed:
+            with self._torch_lock:
+                if self._minilm is None and not self._closed:
+                    from .minilm import MiniLM
+
+                    device, dtype = self.device, self._dtype
+                    with _one_torch_thread(self._torch):
+                        self._minilm = _shared(("minilm", device), lambda: MiniLM().to(device, dtype))
+                encoder = self._minilm
+        return encoder
+
+    @_text_encoder.setter
+    def _text_encoder(self, value: Any) -> None:
+        self._minilm = value
 
     @property
     def _image_encoder(self) -> Any:
@@ -169,7 +277,35 @@ class BuiltinModel(EmbeddingModel):
         ids, mask = ids.to(self.device), mask.to(self.device)
         return self._text_encoder(ids, mask).float(), mask
 
+    @property
+    def torch_queries(self) -> bool:
+        """Whether text queries run on torch now (on an accelerator, once torch is loaded); else
+        the numpy encoder answers them."""
+        return self._heads_module is not None and self._device != "cpu"
+
+    def prepare_queries(self) -> None:
+        """Build what the next text query needs (the numpy encoder) ahead of it."""
+        if not self.torch_queries:
+            self._numpy_encoder()
+
+    def _numpy_encoder(self) -> Any:
+        encoder = self._numpy_queries
+        if encoder is None:
+            with self._numpy_lock:
+                if self._numpy_queries is None:
+                    from .numpy_text import NumpyMiniLM, NumpyQueryEncoder, NumpyTextHead
+
+                    minilm = _shared(("numpy_minilm",), NumpyMiniLM)
+                    self._numpy_queries = NumpyQueryEncoder(minilm, NumpyTextHead(self._state, self._config_dict))
+                encoder = self._numpy_queries
+        return encoder
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if self.torch_queries:
+            return self._torch_queries(texts)
+        return _unit(self._numpy_encoder()(list(texts)))
+
+    def _torch_queries(self, texts: Sequence[str]) -> np.ndarray:
         out = [np.zeros((0, self.dim), dtype=np.float32)]
         with self._torch.inference_mode():
             for i in range(0, len(texts), TEXT_BATCH):
@@ -196,13 +332,14 @@ class BuiltinModel(EmbeddingModel):
 
     def close(self) -> None:
         self._closed = True
-        self._heads = None  # type: ignore[assignment]
+        self._heads_module = None
         self._lite = None
-        self._text_encoder = None
-        if self.device != "cpu":
+        self._minilm = None
+        self._numpy_queries = None
+        if self._device not in (None, "cpu"):
             # accelerator memory is scarce: drop the shared encoders too (other live models keep theirs)
             release_shared_encoders()
-            if self.device.startswith("cuda"):
+            if self._device.startswith("cuda"):
                 self._torch.cuda.empty_cache()
 
 
