@@ -7,8 +7,9 @@ from process start is the app's. Usage: _startup_child.py ARGS-FOR-desktop-searc
 
 With ``DESKTOP_SEARCH_BENCH_PHASES=1`` it also prints ``STARTUP phase NAME start|end <unix time>
 <thread>`` around the steps on the way to the first result (importing torch, opening the library,
-loading the model and each encoder, reading the vectors, the query, the catch-up scan). These
-probes are attached after each module is imported, so they change no import order.
+loading the model and each encoder (``encoder_numpy_minilm``: the numpy text encoder), reading the
+vectors, the query, the catch-up scan). These probes are attached after each module is imported, so
+they change no import order.
 """
 
 from __future__ import annotations

@@ -19,7 +19,10 @@ the read of the vectors beside it that ``load_model`` does.
 ``--phases`` adds a breakdown of the window runs: when each step on the way to the first result
 started and ended (importing torch, opening the library, building the model and each encoder,
 reading the vectors, encoding the query, the search, the catch-up scan), medians over the runs, in
-seconds from process start. The probes cost a few milliseconds.
+seconds from process start. The probes cost a few milliseconds. Since the builtin model answers
+text queries in numpy (``core/models/numpy_text.py``), no torch is imported on the way to the first
+result: the phases show ``encoder_numpy_minilm`` where they showed ``import_torch`` and
+``encoder_minilm``.
 
     .venv/bin/python bench/startup.py [--json] [--quick] [--photos 100000] [--runs 3] [--phases]
 """

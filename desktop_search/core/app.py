@@ -1,8 +1,10 @@
 """PhotoLibrary: the one facade the command line and the window use.
 
-One library = one folder holding ``library.db`` (SQLite) and ``thumbnails/``. The network is loaded
-lazily (torch is imported then, never at start-up); vectors stay resident in a :class:`VectorMatrix`
-that the indexing job updates in place, so a query never re-reads the database's vectors.
+One library = one folder holding ``library.db`` (SQLite) and ``thumbnails/``. The model is loaded
+lazily; the builtin model answers text queries without torch (numpy), so torch is imported only when
+something must be embedded (photos, photo texts, an example photo from outside the library). Vectors
+stay resident in a :class:`VectorMatrix` that the indexing job updates in place, so a query never
+re-reads the database's vectors.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from .indexing.pipeline import photo_timestamp
 from .library.imageio import ImageDecodeError, decode
 from .library.scanner import normalise
 from .models import DEFAULT_MODEL, EmbeddingModel, ModelUnavailable, load_model
-from .search.matrix import Filters, VectorMatrix
+from .search.matrix import EXACT_ROWS, Filters, VectorMatrix
 from .types import (
     ErrorInfo,
     FolderInfo,
@@ -220,9 +222,11 @@ class PhotoLibrary:
 
         The vectors of the key this model name had at the last start (remembered in ``meta``) are
         read meanwhile, on a thread of their own, by SQLite with the GIL released (see
-        :class:`_Prefetch`), so that read overlaps the torch import instead of following it. They
+        :class:`_Prefetch`), so that read overlaps the model load instead of following it. They
         are used only when the model's key is that key and nothing was committed to the database
         since they were read; otherwise the vectors are read again, as without the prefetch.
+        A model with a ``prepare_queries()`` (the builtin: its numpy text encoder, no torch) builds
+        what its first text query needs here too.
         """
         name = self._search_model_name()
         remembered = None if name in self._models else self._remembered_key(name)
@@ -231,12 +235,32 @@ class PhotoLibrary:
             prefetch = _Prefetch(self.root / DB_NAME, remembered)
         try:
             model = self.get_model(name)
+            prepare = getattr(model, "prepare_queries", None)
+            if prepare is not None:
+                prepare()
             self._matrix(model.key, prefetch)
         finally:
             if prefetch is not None:
                 prefetch.discard()
         if remembered != model.key:
             self._remember_vector_key(name, model.key)
+
+    def warm_up_search(self) -> bool:
+        """Import torch when a loaded matrix is large enough for the int8 scan (over ``EXACT_ROWS``
+        photos), whose kernel is torch's (see ``search/matrix.py``); without torch such a library is
+        scored exactly in numpy, several times slower (at 100,000 photos ~120 ms of CPU a query
+        against ~13). Text queries themselves need no torch with the builtin model, so this is not on
+        the way to the first result: the window calls it on a worker after the first search. Returns
+        whether it imported torch."""
+        if "torch" in sys.modules:
+            return False
+        with self._matrix_lock:
+            rows = max((len(m) for m in self._matrices.values()), default=0)
+        if rows <= EXACT_ROWS:
+            return False
+        import torch  # noqa: F401
+
+        return True
 
     def _remembered_key(self, name: str) -> str | None:
         try:
@@ -494,7 +518,9 @@ def _single_threaded_queries(model: EmbeddingModel) -> None:
     """Encode queries with one torch thread on the CPU: a single short query gains nothing from
     more, and on a busy 2-core machine the threads stall each other (bench/search.py --torch-threads 1:
     text p95 at 100,000 photos 54 ms against 277 ms). OpenMP's thread count is per calling thread,
-    so indexing workers keep theirs."""
+    so indexing workers keep theirs. The matrix's int8 scan counts on it too (it scans on the calling
+    thread when that runs one torch thread). Nothing to do while torch is not loaded (the builtin
+    model encodes queries in numpy on the CPU)."""
     torch = sys.modules.get("torch")
     if torch is not None and model.device == "cpu" and torch.get_num_threads() != 1:
         torch.set_num_threads(1)

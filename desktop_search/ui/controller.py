@@ -222,6 +222,16 @@ class LibraryController(QObject):
 
     def _catch_up(self) -> None:
         self.index(label="Checking for changes…")
+        self._warm_up_search()
+
+    def _warm_up_search(self) -> None:
+        """After the first search: what makes later searches of a large library fast (torch's int8
+        kernel, see ``PhotoLibrary.warm_up_search``), imported on a worker."""
+        lib = self.lib
+        if lib is None or self._stopping or not hasattr(lib, "warm_up_search"):
+            return
+        self.jobs.start(lib.warm_up_search, name="warm-up-search", background=True,
+                        on_error=lambda exc: log.warning("warming up the search failed: %s", exc))
 
     def _model_failed(self, exc: BaseException) -> None:
         self.model_ready = False
