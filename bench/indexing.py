@@ -16,6 +16,9 @@ decode + metadata + thumbnail + preprocess), ``model`` (the inference thread ins
 calls plus torch's intra-op threads), ``other`` (the rest of the process: scan, SQL, Python glue).
 
     .venv/bin/python bench/indexing.py [--json] [--quick] [--data /work/shared/data/flickr8k]
+
+``DESKTOP_SEARCH_MALLOC_TUNING=0`` runs everything (model alone and pipelines alike) with glibc's
+default allocator settings, for comparison (see ``core/models/device.tune_cpu_allocator``).
 """
 
 from __future__ import annotations
@@ -142,6 +145,7 @@ def model_only(model: Any, arrays: list[np.ndarray], batches: int, streams: int 
             model.encode_images(batch[i : i + chunk])
         return len(batch)
 
+    k0 = _kernel()
     cpu0, t0 = C.process_cpu_seconds(), time.perf_counter()
     if streams == 1:
         images = sum(run(b) for b in range(batches))
@@ -149,7 +153,16 @@ def model_only(model: Any, arrays: list[np.ndarray], batches: int, streams: int 
         with ThreadPoolExecutor(streams, initializer=single_threaded) as pool:
             images = sum(pool.map(run, range(batches)))
     seconds = time.perf_counter() - t0
-    return {"images": images, "seconds": seconds, "cpu_s": C.process_cpu_seconds() - cpu0}
+    sys_s, faults = (b - a for a, b in zip(k0, _kernel(), strict=True))
+    return {"images": images, "seconds": seconds, "cpu_s": C.process_cpu_seconds() - cpu0, "sys_s": sys_s, "faults": faults}
+
+
+def _kernel() -> tuple[float, int]:
+    """(kernel CPU seconds, minor page faults) of this process so far."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_stime, r.ru_minflt
 
 
 class CpuSplit:
@@ -237,6 +250,7 @@ def pipeline(folder: Path, model: Any, workdir: Path, label: str, args: Any) -> 
         last = None
         C.trim_heap()
         C.reset_peak_rss()
+        k0 = _kernel()
         with CpuSplit(model) as split:
             t0 = time.perf_counter()
             for event in lib.index():
@@ -244,6 +258,7 @@ def pipeline(folder: Path, model: Any, workdir: Path, label: str, args: Any) -> 
                     embed_start = time.perf_counter()
                 last = event
             seconds = time.perf_counter() - t0
+        sys_s, faults = (b - a for a, b in zip(k0, _kernel(), strict=True))
         peak = C.peak_rss_bytes()
         counts = last.counts if last else None
         embedded = counts.embedded if counts else 0
@@ -259,6 +274,8 @@ def pipeline(folder: Path, model: Any, workdir: Path, label: str, args: Any) -> 
             "cpu_ms_per_photo": split.per_photo_ms(embedded),
             "cpu_s": split.total_s,
             "peak_rss": peak,
+            "sys_ms_per_photo": 1000 * sys_s / embedded if embedded else None,
+            "faults_per_photo": faults / embedded if embedded else None,
         }
     finally:
         lib.close()
@@ -350,6 +367,11 @@ def main() -> int:
     one_stream, one_cpu = combined([m1[0], m2[0]])
     two_streams, two_cpu = combined([m1[1], m2[1]])
     model_ips = max(one_stream, two_streams)
+    best = [m1[0], m2[0]] if one_stream >= two_streams else [m1[1], m2[1]]
+    from desktop_search.core.models import device
+
+    malloc_tuned = device._malloc_tuned  # set when the model first chose its device (configure_torch)
+    best_images = sum(r["images"] for r in best)
     peak_rss = max(p12["peak_rss"], po["peak_rss"] if po else 0)
     model_cpu_ms = one_cpu if one_stream >= two_streams else two_cpu
     import torch
@@ -376,6 +398,19 @@ def main() -> int:
         "efficiency_12mp_vs_batch32": C.rounded(p12["ips"] / one_stream, 3),
         "efficiency_originals_vs_batch32": C.rounded(po["ips"] / one_stream, 3) if po else None,
         "model_only_ips_runs": [[C.rounded(r["images"] / r["seconds"], 2) for r in m] for m in (m1, m2)],
+        # kernel time and minor page faults per photo (page faults of freed and re-faulted
+        # activation memory were 6-15 ms of kernel time per image before the allocator settings)
+        "sys_ms_per_photo": {
+            "model_only": C.rounded(1000 * sum(r["sys_s"] for r in best) / best_images, 1),
+            "12mp": C.rounded(p12["sys_ms_per_photo"], 1),
+            "originals": C.rounded(po["sys_ms_per_photo"], 1) if po else None,
+        },
+        "faults_per_photo": {
+            "model_only": round(sum(r["faults"] for r in best) / best_images),
+            "12mp": round(p12["faults_per_photo"] or 0),
+            "originals": round(po["faults_per_photo"] or 0) if po else None,
+        },
+        "malloc_tuning": malloc_tuned,
         "embed_phase_ips_12mp": C.rounded(p12["embed_phase_ips"], 2),
         "embed_phase_ips_originals": C.rounded(po["embed_phase_ips"], 2) if po else None,
         "photos": {"12mp": p12["photos"], "originals": po["photos"] if po else 0, "naive": nv["images"],
@@ -401,6 +436,10 @@ def main() -> int:
         f"  (model alone: {result['model_only_cpu_ms_per_photo']} ms)"
         f"\nCPU-time efficiency (model alone / pipeline, per photo): 12 MP {result['cpu_efficiency_12mp']},"
         f" originals {result['cpu_efficiency_originals']}"
+        f"\nkernel ms / page faults per photo: model alone {result['sys_ms_per_photo']['model_only']} /"
+        f" {result['faults_per_photo']['model_only']}, 12 MP {result['sys_ms_per_photo']['12mp']} /"
+        f" {result['faults_per_photo']['12mp']}, originals {result['sys_ms_per_photo']['originals']} /"
+        f" {result['faults_per_photo']['originals']} (malloc tuning: {malloc_tuned})"
         f"\npeak RSS {result['peak_rss_mb']} MB; torch threads {result['torch_threads']}; "
         f"load average before {load_before}, after {C.load_avg()}"
     )
