@@ -16,7 +16,7 @@ from PIL import Image
 from desktop_search.core.models import builtin
 from desktop_search.core.models.base import EmbeddingModel
 from desktop_search.core.models.device import cpu_threads, pick_device
-from desktop_search.core.models.fusion import LearnedFusion
+from desktop_search.core.models.fusion import FUSION_KEYS, LearnedFusion
 from desktop_search.core.models.preprocess import preprocess_image
 from desktop_search.core.models.registry import ModelUnavailable, load_model
 
@@ -214,6 +214,66 @@ def test_fusion_contract() -> None:
     assert np.all(f.score(q, img, txt + 0.1, gate, has)[has] >= s[has])
     # image queries: image similarity alone
     np.testing.assert_array_equal(f.score(q, img, txt, gate, has, query_is_image=True), img)
+
+
+def test_fusion_numpy_scorer_matches_torch_training_twin() -> None:
+    """The search-time scorer computes the same scores as the module that learns its parameters
+    (the convex text term included), and a weights file from before that term gives the old formula."""
+    import torch
+
+    from desktop_search.core.models.heads import FusionParams, upgrade_state_dict
+
+    dim, n = 16, 500
+    rng = np.random.default_rng(3)
+    module = FusionParams(dim)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.from_numpy(rng.normal(scale=0.3, size=tuple(p.shape))).float() + p)
+    q = rng.normal(size=(3, dim)).astype(np.float32)
+    img = rng.uniform(-0.2, 0.7, (3, n)).astype(np.float32)
+    txt = rng.uniform(-0.2, 0.9, (3, n)).astype(np.float32)
+    gate = rng.normal(size=n).astype(np.float32)
+    has = rng.random(n) < 0.6
+    with torch.no_grad():
+        want = module(*map(torch.from_numpy, (q, img, txt, gate, has))).numpy()
+    scorer = LearnedFusion({k: v.detach().numpy() for k, v in module.state_dict().items()})
+    got = np.stack([scorer.score(q[i], img[i], txt[i], gate, has) for i in range(3)])
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+    old = {k: v for k, v in module.state_dict().items() if k in FUSION_KEYS}
+    upgraded = upgrade_state_dict({f"fusion.{k}": v for k, v in old.items()})
+    fresh = FusionParams(dim)
+    fresh.load_state_dict({k.split(".", 1)[1]: v for k, v in upgraded.items()})
+    with torch.no_grad():
+        d = q @ (old["u_txt"] - old["u_img"]).numpy() + float(old["b_txt"] - old["b_img"])
+        a = 1 / (1 + np.exp(-(d[:, None] + gate[None, :])))
+        z_img = np.exp(float(old["log_s_img"])) * img
+        z_txt = np.exp(float(old["log_s_txt"])) * txt + float(old["c_txt"])
+        mixed = np.exp(float(old["log_m"])) * ((1 - a) * z_img + a * z_txt)
+        classic = np.where(has[None, :], mixed, z_img + float(old["c_none"]))
+        np.testing.assert_allclose(fresh(*map(torch.from_numpy, (q, img, txt, gate, has))).numpy(), classic, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(LearnedFusion({k: v.numpy() for k, v in old.items()}).score(q[0], img[0], txt[0], gate, has), classic[0], rtol=1e-4, atol=1e-4)
+
+
+def test_shipped_fusion_rewards_better_matches() -> None:
+    """With the shipped parameters a captioned photo's score never drops when its text or its image
+    matches the query better, over the whole range of similarities (this checks the learned ν ≥ 0
+    and the float32 arithmetic)."""
+    model = builtin.load_builtin("builtin", device="cpu")
+    f = model.fusion
+    rng = np.random.default_rng(4)
+    grid = np.linspace(-0.6, 1.0, 161, dtype=np.float32)
+    gates = np.full(grid.size, 0.0, np.float32)
+    has = np.ones(grid.size, bool)
+    for _ in range(20):
+        q = rng.normal(size=model.dim).astype(np.float32)
+        q /= np.linalg.norm(q)
+        for g in (-4.0, 0.0, 4.0):
+            gates[:] = g
+            for other in (-0.4, -0.1, 0.2, 0.5, 0.8):
+                fixed = np.full(grid.size, other, np.float32)
+                assert np.all(np.diff(f.score(q, fixed, grid, gates, has)) >= -1e-4)
+                assert np.all(np.diff(f.score(q, grid, fixed, gates, has)) >= -1e-4)
 
 
 def test_fusion_speed() -> None:

@@ -91,6 +91,36 @@ def test_training_stages_learn_on_tiny_data(tmp_path: Path) -> None:
     assert np.isfinite(r["median_rank"])
 
 
+def test_fusion_calibrated_on_several_held_out_sets(tmp_path: Path) -> None:
+    """``--cal-folds``: disjoint held-out sets, each scored by heads trained without it; the first set
+    is the one a single held-out run uses, so adding sets only adds calibration data."""
+    from desktop_search.core.models.dataset import load_captioned
+    from desktop_search.core.models.training import TrainSettings, heldout_folds, load_features, train
+
+    one, three = TrainSettings(holdout=0.2), TrainSettings(holdout=0.2, cal_folds=3)
+    folds = heldout_folds(100, three)
+    assert [len(f) for f in folds] == [20, 20, 20]
+    assert len(np.unique(np.concatenate(folds))) == 60
+    np.testing.assert_array_equal(heldout_folds(100, one)[0], folds[0])
+    assert len(heldout_folds(40, TrainSettings(holdout=0.25, cal_folds=9))) == 3  # as many as fit
+
+    images, captions, _, _ = make_tiny_dataset(tmp_path / "data", n=40)
+    fs = load_features(load_captioned(images, captions), "lite0", ("orig",), log=lambda m: None)
+    s = TrainSettings(
+        views=("orig",), width=32, dim=16, heads=2, epochs=2, batch_size=12, text_epochs=1, fusion_steps=10,
+        holdout=0.25, cal_folds=2, refit=False,
+    )
+    lines: list[str] = []
+    result = train(fs, None, s, log=lines.append)
+    runs = [line for line in lines if line.startswith("calibration run")]
+    assert runs == [
+        "calibration run 1/2: heads on 30 photos, fusion data from 10 held-out photos",
+        "calibration run 2/2: heads on 30 photos, fusion data from 10 held-out photos",
+    ]
+    assert any(line.startswith("fusion step 10/10") for line in lines)
+    assert result.heads.fusion.log_s_img.item() != pytest.approx(np.log(20.0))  # the fusion was fitted
+
+
 def test_feature_cache_follows_contents_not_paths(tmp_path: Path) -> None:
     """A data set copied elsewhere (new paths, new time stamps) reuses its cached features; a photo
     whose contents changed is extracted again."""

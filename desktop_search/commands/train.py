@@ -74,6 +74,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="fraction of training photos held out to calibrate the fusion (default 0)",
     )
+    p.add_argument(
+        "--cal-folds",
+        type=int,
+        default=None,
+        help="with --holdout: disjoint held-out sets, each scored by its own calibration heads (default 1)",
+    )
     p.add_argument("--feat-dropout", type=float, default=None, help="dropout on the frozen features (default 0)")
     p.add_argument("--token-drop", type=float, default=None, help="image positions hidden from attention pooling (default 0)")
     p.add_argument(
@@ -114,6 +120,7 @@ def settings_from_args(args: argparse.Namespace):
         "dropout": "dropout",
         "encoder": "encoder",
         "holdout": "holdout",
+        "cal_folds": "cal_folds",
         "caption_fraction": "caption_fraction",
         "seed": "seed",
         "feat_dropout": "feat_dropout",

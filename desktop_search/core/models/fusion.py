@@ -1,13 +1,15 @@
 """Search-time fusion of image and text matches (numpy only, vectorised, O(N) element-wise).
 
 Same formula as :class:`.heads.FusionParams` (which learns the parameters). For a text query q and a
-photo with text and gate g:
+photo with text, gate g, image similarity i and text similarity t:
 
     α_txt = sigmoid((u_txt − u_img)·q + (b_txt − b_img) + g)      two-way softmax attention
-    score = m · ((1 − α_txt) · s_img · image_sim + α_txt · (s_txt · text_sim + c_txt))
+    z_img = s_img·i,  z_txt = s_txt·t + c_txt + ν·softplus(s_2·(t − t_0))        calibrated evidence
+    score = m · ((1 − α_txt) · z_img + α_txt · z_txt)
 
 A photo without text scores ``s_img · image_sim + c_none`` — a fixed increasing function of its image
-match, with no penalty for lacking a caption. Image queries rank by image similarity alone.
+match, with no penalty for lacking a caption. Image queries rank by image similarity alone. Weights
+files from before the ν term load with ν = 0.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ import numpy as np
 from .base import FusionScorer
 
 FUSION_KEYS = ("u_img", "u_txt", "b_img", "b_txt", "log_s_img", "log_s_txt", "c_txt", "log_m", "c_none")
+#: terms added later, with the values that reproduce the formula of weights files without them
+LATER_DEFAULTS = {"nu": 0.0, "log_s2": float(np.log(20.0)), "t0": 0.5}
 
 
 class LearnedFusion(FusionScorer):
     """Query- and photo-dependent attention over the two modalities."""
 
     def __init__(self, params: Mapping[str, np.ndarray]) -> None:
-        p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+        p = {k: np.asarray(v, dtype=np.float64) for k, v in {**LATER_DEFAULTS, **params}.items()}
         self.u = (p["u_txt"] - p["u_img"]).astype(np.float32)
         self.b = float(p["b_txt"] - p["b_img"])
         self.s_img = float(np.exp(p["log_s_img"]))
@@ -33,6 +37,9 @@ class LearnedFusion(FusionScorer):
         self.c_txt = float(p["c_txt"])
         self.m = float(np.exp(p["log_m"]))
         self.c_none = float(p["c_none"])
+        self.nu = float(p["nu"])
+        self.s2 = float(np.exp(p["log_s2"]))
+        self.t0 = float(p["t0"])
 
     def query_logit(self, query: np.ndarray) -> float:
         """The query's part of the text-vs-image attention logit."""
@@ -66,15 +73,27 @@ class LearnedFusion(FusionScorer):
                 else self.image_only_score(image_sims)
             )
         text_sims = np.asarray(text_sims, dtype=np.float32)
-        n = image_sims.shape[0]
-        a = self.text_weight(query, photo_gate, n)
-        # fused = m * (s_img*img + a*(s_txt*txt + c_txt - s_img*img))
-        zi = np.multiply(image_sims, np.float32(self.s_img), dtype=np.float32)
-        fused = np.multiply(text_sims, np.float32(self.s_txt), dtype=np.float32)
-        fused += np.float32(self.c_txt)
+        f32 = np.float32
+        a = self.text_weight(query, photo_gate, image_sims.shape[0])
+        zi = np.multiply(image_sims, f32(self.s_img), dtype=np.float32)
+        fused = np.multiply(text_sims, f32(self.s_txt), dtype=np.float32)
+        fused += f32(self.c_txt)
+        if self.nu:
+            fused += f32(self.nu) * _softplus(np.multiply(text_sims - f32(self.t0), f32(self.s2), dtype=np.float32))
+        # fused = m·(z_img + α·(z_txt − z_img))
         fused -= zi
         fused *= a
         fused += zi
-        fused *= np.float32(self.m)
-        zi += np.float32(self.c_none)
+        fused *= f32(self.m)
+        zi += f32(self.c_none)
         return np.where(np.asarray(has_text, dtype=bool), fused, zi)
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + exp(x)) without overflow, float32, in a new array."""
+    out = np.abs(x)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    out += np.maximum(x, 0)
+    return out

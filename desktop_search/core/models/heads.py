@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fusion import LATER_DEFAULTS
+
 
 @dataclass
 class HeadConfig:
@@ -298,12 +300,14 @@ class PhotoTextHead(nn.Module):
 class FusionParams(nn.Module):
     """Learned attention over the image and text modalities (training twin of ``fusion.LearnedFusion``).
 
-    For a query q and a photo with text (gate g):
+    For a query q and a photo with text (gate g), image and text similarities i and t:
         a_img = u_img·q + b_img,  a_txt = u_txt·q + b_txt + g          (attention logits)
         (α_img, α_txt) = softmax(a_img, a_txt)
-        z_img = s_img·image_sim,  z_txt = s_txt·text_sim + c_txt         (calibrated evidence)
+        z_img = s_img·i,  z_txt = s_txt·t + c_txt + ν·softplus(s_2·(t − t_0))   (calibrated evidence;
+                                                 a close text match counts more than linearly, ν ≥ 0)
         score = m·(α_img·z_img + α_txt·z_txt)
-    and for a photo without text: score = z_img + c_none (fixed, increasing in image_sim).
+    and for a photo without text: score = z_img + c_none (fixed, increasing in i). The score rises
+    with both matches. Weights files from before the ν term load with ν = 0.
     """
 
     def __init__(self, dim: int) -> None:
@@ -317,6 +321,10 @@ class FusionParams(nn.Module):
         self.c_txt = nn.Parameter(torch.zeros(()))
         self.log_m = nn.Parameter(torch.tensor(math.log(2.0)))
         self.c_none = nn.Parameter(torch.zeros(()))
+        later = LATER_DEFAULTS  # parameters added after the first shipped weights (their old-formula values)
+        self.nu = nn.Parameter(torch.tensor(later["nu"]))
+        self.log_s2 = nn.Parameter(torch.tensor(later["log_s2"]))
+        self.t0 = nn.Parameter(torch.tensor(later["t0"]))
 
     def forward(
         self,
@@ -331,6 +339,7 @@ class FusionParams(nn.Module):
         a_txt = torch.sigmoid(d)
         z_img = self.log_s_img.exp() * image_sims
         z_txt = self.log_s_txt.exp() * text_sims + self.c_txt
+        z_txt = z_txt + self.nu * F.softplus(self.log_s2.exp() * (text_sims - self.t0))
         fused = self.log_m.exp() * ((1 - a_txt) * z_img + a_txt * z_txt)
         return torch.where(has_text[None, :].bool(), fused, z_img + self.c_none)
 
@@ -349,7 +358,8 @@ class BuiltinHeads(nn.Module):
 
 def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Keys of weights files written before heads had branches (``image.trunk.…`` →
-    ``image.branches.trunk.…``); current keys pass unchanged."""
+    ``image.branches.trunk.…``) and before the fusion's later terms (added with the values that keep
+    the old formula); current keys pass unchanged."""
     out = {}
     for key, value in state.items():
         for head in ("image.", "text.", "photo_text."):
@@ -357,5 +367,8 @@ def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
                 if key.startswith(head + part):
                     key = head + "branches." + key[len(head):]
         out[key] = value
+    if "fusion.u_img" in out:
+        for name, default in LATER_DEFAULTS.items():
+            out.setdefault(f"fusion.{name}", torch.tensor(default, dtype=out["fusion.u_img"].dtype))
     return out
 

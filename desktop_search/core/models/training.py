@@ -14,7 +14,10 @@ Three stages, all on features extracted once (``features.py``):
 Similarities on photos the heads were trained on are over-confident, so with ``holdout`` > 0 the
 fusion is calibrated on held-out photos scored by heads trained without them; the shipped heads are
 then retrained on all photos and the fitted fusion and gate carried over (the gate reads frozen
-MiniLM features only, so it transfers).
+MiniLM features only, so it transfers). With ``cal_folds`` = K > 1 there are K disjoint held-out
+sets of that size, each scored by heads trained on the other photos (cross-fitting): K times the
+calibration data for one fusion, each simulated library drawn from one set so its similarities
+come from one set of heads.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class TrainSettings:
     caption_fraction: float = 0.5
     junk_fraction: float = 0.1
     holdout: float = 0.0
+    cal_folds: int = 1  # with a holdout: disjoint held-out sets (each its own calibration heads)
     refit: bool = True  # with a holdout: refit the heads on all photos after calibrating the fusion
     seed: int = 0
 
@@ -451,8 +455,12 @@ def fusion_data(heads: BuiltinHeads, fs: FeatureSet, s: TrainSettings) -> Fusion
     )
 
 
-def train_fusion(heads: BuiltinHeads, data: FusionData, s: TrainSettings, log: Log = _stderr) -> None:
-    """Stage 3: gate MLP + fusion parameters with a listwise loss over simulated libraries."""
+def train_fusion(
+    heads: BuiltinHeads, data: FusionData | Sequence[FusionData], s: TrainSettings, log: Log = _stderr
+) -> None:
+    """Stage 3: gate MLP + fusion parameters with a listwise loss over simulated libraries, each drawn
+    from one of ``data``'s photo sets (chosen in proportion to its size)."""
+    sets = [data] if isinstance(data, FusionData) else list(data)
     rng = np.random.default_rng(s.seed + 2)
     fusion, gate = heads.fusion, heads.photo_text.gate
     opt = torch.optim.Adam(
@@ -462,28 +470,30 @@ def train_fusion(heads: BuiltinHeads, data: FusionData, s: TrainSettings, log: L
             {"params": list(gate.parameters()), "lr": 3e-3},
         ]
     )
-    n = len(data.caption_ids)
-    g = min(s.gallery, n)
+    sizes = np.array([len(d.caption_ids) for d in sets], dtype=float)
     losses = []
     for step in range(s.fusion_steps):
+        d = sets[int(rng.choice(len(sets), p=sizes / sizes.sum()))] if len(sets) > 1 else sets[0]
+        n = len(d.caption_ids)
+        g = min(s.gallery, n)
         rows = rng.choice(n, size=g, replace=False)
         has_text = rng.random(g) < s.caption_fraction
         junk = has_text & (rng.random(g) < s.junk_fraction)
-        photo_cap = np.array([rng.choice(data.caption_ids[r]) for r in rows])
+        photo_cap = np.array([rng.choice(d.caption_ids[r]) for r in rows])
         query_cap = np.array(
             [
-                _other_caption(rng, data.caption_ids[r], p) if h else rng.choice(data.caption_ids[r])
+                _other_caption(rng, d.caption_ids[r], p) if h else rng.choice(d.caption_ids[r])
                 for r, p, h in zip(rows, photo_cap, has_text, strict=True)
             ]
         )
-        q = data.query_vecs[query_cap]
-        pv = data.photo_vecs[photo_cap].clone()
-        gi = data.gate_in[photo_cap].clone()
+        q = d.query_vecs[query_cap]
+        pv = d.photo_vecs[photo_cap].clone()
+        gi = d.gate_in[photo_cap].clone()
         if junk.any():
-            j = rng.integers(0, len(data.junk_vecs), size=int(junk.sum()))
-            pv[torch.from_numpy(junk)] = data.junk_vecs[j]
-            gi[torch.from_numpy(junk)] = data.junk_gate_in[j]
-        image_sims = q @ data.image_vecs[rows].T
+            j = rng.integers(0, len(d.junk_vecs), size=int(junk.sum()))
+            pv[torch.from_numpy(junk)] = d.junk_vecs[j]
+            gi[torch.from_numpy(junk)] = d.junk_gate_in[j]
+        image_sims = q @ d.image_vecs[rows].T
         text_sims = q @ pv.T
         gate_logit = gate(gi).squeeze(-1)
         scores = fusion(q, image_sims, text_sims, gate_logit, torch.from_numpy(has_text))
@@ -558,6 +568,16 @@ def fit_hub_bank(heads: BuiltinHeads, train: FeatureSet, s: TrainSettings, log: 
     )
 
 
+def heldout_folds(n: int, s: TrainSettings) -> list[np.ndarray]:
+    """The held-out photo rows of each calibration run: ``cal_folds`` disjoint seeded sets of
+    ``holdout`` · n photos (fewer sets where the photos run out; the first set does not depend on
+    ``cal_folds``)."""
+    perm = np.random.default_rng(s.seed + 3).permutation(n)
+    k = max(10, round(s.holdout * n))
+    count = max(1, min(s.cal_folds, (n - 10) // k))
+    return [np.sort(perm[i * k : (i + 1) * k]) for i in range(count)]
+
+
 def _fit_heads(train: FeatureSet, dev: FeatureSet | None, s: TrainSettings, log: Log) -> BuiltinHeads:
     torch.manual_seed(s.seed)
     heads = BuiltinHeads(s.head_config())
@@ -571,15 +591,18 @@ def train(train: FeatureSet, dev: FeatureSet | None, s: TrainSettings, log: Log 
     """Run all stages (with held-out fusion calibration when ``s.holdout`` > 0)."""
     t0 = time.monotonic()
     if s.holdout > 0 and len(train) >= 20:
-        rng = np.random.default_rng(s.seed + 3)
-        perm = rng.permutation(len(train))
-        k = max(10, round(s.holdout * len(train)))
-        fit_rows, cal_rows = np.sort(perm[k:]), np.sort(perm[:k])
-        log(
-            f"calibration run: heads on {len(fit_rows)} photos, fusion fitted on {len(cal_rows)} held-out photos"
-        )
-        cal_heads = _fit_heads(train.subset(fit_rows), None, s, log)
-        train_fusion(cal_heads, fusion_data(cal_heads, train.subset(cal_rows), s), s, log)
+        folds = heldout_folds(len(train), s)
+        cal_sets, cal_heads = [], None
+        for i, cal_rows in enumerate(folds):
+            fit_rows = np.setdiff1d(np.arange(len(train)), cal_rows)
+            log(
+                f"calibration run {i + 1}/{len(folds)}: heads on {len(fit_rows)} photos, "
+                f"fusion data from {len(cal_rows)} held-out photos"
+            )
+            cal_heads = _fit_heads(train.subset(fit_rows), None, s, log)
+            cal_sets.append(fusion_data(cal_heads, train.subset(cal_rows), s))
+        assert cal_heads is not None
+        train_fusion(cal_heads, cal_sets, s, log)
         if s.refit:
             log("final run: heads on all photos")
             heads = _fit_heads(train, dev, s, log)
