@@ -108,9 +108,14 @@ class PhotoLibrary:
 
     # -- meta --------------------------------------------------------------------------------
     def _get_meta(self, key: str) -> str | None:
-        with Session(self.engine) as s:
-            row = s.get(Meta, key)
-            return row.value if row else None
+        """One plain SQL read (every search asks for the active model: no ORM session on that path;
+        not cached, so a model switch made by another process is seen at once)."""
+        raw = self.engine.raw_connection()
+        try:
+            row = raw.cursor().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        finally:
+            raw.close()
+        return row[0] if row else None
 
     def _set_meta(self, key: str, value: str) -> None:
         with Session(self.engine) as s, s.begin():
