@@ -62,6 +62,35 @@ def test_the_numpy_query_vectors_are_torch_s(model) -> None:  # type: ignore[no-
     assert model.fusion.query_logit(batched[0]) == pytest.approx(model.fusion.query_logit(want[0]), abs=1e-3)
 
 
+def test_queries_on_two_cpu_threads_give_the_same_vectors(model, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """While the machine has an idle core and the library is not indexing, a text query may run on
+    torch with two threads (once its text modules are built); the vectors are the numpy ones."""
+    import torch
+
+    from desktop_search.core import app
+
+    single = model.encode_queries(QUERIES[:4])
+    model.prepare_parallel_queries()
+    model.cpu_query_threads = 2
+    try:
+        torch.set_num_threads(1)
+        double = np.concatenate([model.encode_queries([q]) for q in QUERIES[:4]])
+        assert torch.get_num_threads() == 1  # restored for the search's int8 scan
+    finally:
+        model.cpu_query_threads = 1
+    assert cosines(single, double).min() >= 0.99999
+
+    monkeypatch.setattr(app.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(app.os, "getloadavg", lambda: (0.7, 1.0, 1.2))
+    assert app._query_threads(indexing=False) == 2
+    assert app._query_threads(indexing=True) == 1  # the indexing workers have the cores
+    monkeypatch.setattr(app.os, "getloadavg", lambda: (2.4, 1.0, 1.2))
+    assert app._query_threads(indexing=False) == 1  # other programs are busy: threads would stall
+    monkeypatch.setattr(app.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(app.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert app._query_threads(indexing=False) == 1
+
+
 def test_the_numpy_minilm_states_are_torch_s(model) -> None:  # type: ignore[no-untyped-def]
     import torch
 

@@ -254,9 +254,11 @@ class PhotoLibrary:
         """Import torch when a loaded matrix is large enough for the int8 scan (over ``EXACT_ROWS``
         photos), whose kernel is torch's (see ``search/matrix.py``); without torch such a library is
         scored exactly in numpy, several times slower (at 100,000 photos ~120 ms of CPU a query
-        against ~13). Text queries themselves need no torch with the builtin model, so this is not on
-        the way to the first result: the window calls it on a worker after the first search. Returns
-        whether it imported torch."""
+        against ~13). There, on a machine with two cores or more, it also builds the torch text
+        modules, so that text queries may use a second core while one is idle (see
+        :func:`_query_threads`). Text queries themselves need no torch with the builtin model, so
+        this is not on the way to the first result: the window calls it on a worker after the first
+        search. Returns whether it imported torch."""
         if "torch" in sys.modules:
             return False
         with self._matrix_lock:
@@ -265,6 +267,12 @@ class PhotoLibrary:
             return False
         import torch  # noqa: F401
 
+        prepare = getattr(self._models.get(self._search_model_name()), "prepare_parallel_queries", None)
+        if prepare is not None and (os.cpu_count() or 1) > 1:
+            try:
+                prepare()
+            except Exception:  # an optimisation: never fail the window's worker over it
+                log.warning("cannot prepare multi-threaded text queries", exc_info=True)
         return True
 
     def _remembered_key(self, name: str) -> str | None:
@@ -390,6 +398,8 @@ class PhotoLibrary:
         model = self.get_model(self._search_model_name())
         matrix = self._matrix(model.key)
         _single_threaded_queries(model)
+        if hasattr(model, "cpu_query_threads"):
+            model.cpu_query_threads = _query_threads(indexing=self._job_lock.locked())
         parts: list[tuple[np.ndarray, float, bool]] = []
         if query.text and query.text.strip():
             parts.append((self._query_vector(model, query.text.strip()), 1.0, False))
@@ -529,6 +539,22 @@ def _single_threaded_queries(model: EmbeddingModel) -> None:
     torch = sys.modules.get("torch")
     if torch is not None and model.device == "cpu" and torch.get_num_threads() != 1:
         torch.set_num_threads(1)
+
+
+def _query_threads(indexing: bool) -> int:
+    """Threads for encoding a text query on the CPU: two while this library is not indexing and the
+    machine has fewer runnable tasks than cores (1-minute load average, this search included), else
+    one. MiniLM over a query's 10-20
+    tokens takes 14-19 ms on one thread and 11-13 ms on two on an idle 2-core machine; on a busy
+    one two threads stall each other (see :func:`_single_threaded_queries`)."""
+    cores = os.cpu_count() or 1
+    if cores < 2 or indexing:
+        return 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        return 1
+    return 2 if load < cores else 1
 
 
 def _parse_dt(value: object) -> datetime | None:

@@ -300,9 +300,25 @@ class BuiltinModel(EmbeddingModel):
                 encoder = self._numpy_queries
         return encoder
 
+    #: torch threads a text query may use on the CPU, set per search by the library (more than one
+    #: only while the machine has an idle core: on a busy one, threads stall each other). With more
+    #: than one, and the torch text modules built (:meth:`prepare_parallel_queries`), queries run on
+    #: torch; otherwise on the single-threaded numpy encoder.
+    cpu_query_threads: int = 1
+
+    def prepare_parallel_queries(self) -> None:
+        """Build the torch text modules for multi-threaded CPU queries (slow: call it on a worker)."""
+        if self.device == "cpu" and not self._closed:
+            self._text_encoder  # noqa: B018 (builds it)
+            self._heads  # noqa: B018
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         if self.torch_queries:
             return self._torch_queries(texts)
+        threads = self.cpu_query_threads
+        if threads > 1 and self._minilm is not None and self._heads_module is not None:
+            with _torch_threads(self._torch, threads):
+                return self._torch_queries(texts)
         return _unit(self._numpy_encoder()(list(texts)))
 
     def _torch_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -378,6 +394,20 @@ def _pad_to_bucket(ids, mask):
         return ids, mask
     pad = (0, want - t)
     return torch.nn.functional.pad(ids, pad), torch.nn.functional.pad(mask, pad)
+
+
+@contextlib.contextmanager
+def _torch_threads(torch: Any, threads: int) -> Iterator[None]:
+    """Run with ``threads`` torch threads in this thread, then restore its count."""
+    before = torch.get_num_threads()
+    if before == threads:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager
