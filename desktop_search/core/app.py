@@ -259,12 +259,11 @@ class PhotoLibrary:
         :func:`_query_threads`). Text queries themselves need no torch with the builtin model, so
         this is not on the way to the first result: the window calls it on a worker after the first
         search. Returns whether it imported torch."""
-        if "torch" in sys.modules:
-            return False
         with self._matrix_lock:
             rows = max((len(m) for m in self._matrices.values()), default=0)
         if rows <= EXACT_ROWS:
             return False
+        imported = "torch" not in sys.modules
         import torch  # noqa: F401
 
         prepare = getattr(self._models.get(self._search_model_name()), "prepare_parallel_queries", None)
@@ -273,7 +272,7 @@ class PhotoLibrary:
                 prepare()
             except Exception:  # an optimisation: never fail the window's worker over it
                 log.warning("cannot prepare multi-threaded text queries", exc_info=True)
-        return True
+        return imported
 
     def _remembered_key(self, name: str) -> str | None:
         try:
@@ -544,9 +543,9 @@ def _single_threaded_queries(model: EmbeddingModel) -> None:
 def _query_threads(indexing: bool) -> int:
     """Threads for encoding a text query on the CPU: two while this library is not indexing and the
     machine has fewer runnable tasks than cores (1-minute load average, this search included), else
-    one. MiniLM over a query's 10-20
-    tokens takes 14-19 ms on one thread and 11-13 ms on two on an idle 2-core machine; on a busy
-    one two threads stall each other (see :func:`_single_threaded_queries`)."""
+    one. MiniLM over a query's 10-20 tokens takes 14-19 ms on one thread and 11-13 ms on two on an
+    idle 2-core machine; on a busy one two threads stall each other (see
+    :func:`_single_threaded_queries`)."""
     cores = os.cpu_count() or 1
     if cores < 2 or indexing:
         return 1
