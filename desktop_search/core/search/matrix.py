@@ -550,45 +550,44 @@ class VectorMatrix:
         text part of the fusion runs over the photos with text only, not over every row with zeros
         and a mask for the others."""
         image_sims = self._image_sims(query, None, approximate)
-        scores = fusion.score(query, image_sims, None, None, None)  # a photo without text: its image match alone
+        # a photo without text: its image match alone (may be image_sims itself, whose text rows are
+        # read before they are overwritten)
+        scores = _writable(fusion.score(query, image_sims, None, None, None))
         if self._t_n:
             slots, rows, gates, has = self._text_rows()
             if len(rows):
                 text_sims = self._text_sims(query, approximate)
                 if slots is not None:
                     text_sims = text_sims[slots]
-                fused = fusion.score(query, image_sims[rows], text_sims, gates, has)
-                scores = _writable(scores)  # may be image_sims itself: its text rows are read above
-                scores[rows] = fused
-        scores = _writable(scores)
+                scores[rows] = fusion.score(query, image_sims[rows], text_sims, gates, has)
         removed = self._removed_rows()
         if len(removed):
             scores[removed] = -np.inf
         return scores
 
+    def _derived_value(self, name: str, make: Callable[[], Any]) -> Any:
+        """``make()``'s value, kept until the next update."""
+        cached = self._derived.get(name)
+        if cached is None or cached[0] != self._version:
+            cached = self._derived[name] = (self._version, make())
+        return cached[1]
+
     def _text_rows(self) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
         """(the text slots in use, or None when every slot is; their rows; those rows' gates; all
         True), kept until the next update."""
-        cached = self._derived.get("text")
-        if cached is not None and cached[0] == self._version:
-            return cached[1]
-        owners = self._t_owner[: self._t_n]
-        live = owners >= 0
-        slots = None if bool(live.all()) else np.flatnonzero(live)
-        rows = owners if slots is None else owners[slots]
-        rows = rows.copy()
-        value = (slots, rows, self._gate[rows], np.ones(len(rows), bool))
-        self._derived["text"] = (self._version, value)
-        return value
+
+        def make() -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
+            owners = self._t_owner[: self._t_n]
+            live = owners >= 0
+            slots = None if bool(live.all()) else np.flatnonzero(live)
+            rows = (owners if slots is None else owners[slots]).copy()
+            return slots, rows, self._gate[rows], np.ones(len(rows), bool)
+
+        return self._derived_value("text", make)
 
     def _removed_rows(self) -> np.ndarray:
         """Rows of removed photos (free for reuse), kept until the next update."""
-        cached = self._derived.get("removed")
-        if cached is not None and cached[0] == self._version:
-            return cached[1]
-        value = np.flatnonzero(~self._valid[: self._n])
-        self._derived["removed"] = (self._version, value)
-        return value
+        return self._derived_value("removed", lambda: np.flatnonzero(~self._valid[: self._n]))
 
     def _image_sims(self, query: np.ndarray, rows: np.ndarray | None, approximate: bool) -> np.ndarray:
         if rows is not None:
