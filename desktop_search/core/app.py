@@ -15,7 +15,7 @@ import os
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -110,12 +110,17 @@ class PhotoLibrary:
     def _get_meta(self, key: str) -> str | None:
         """One plain SQL read (every search asks for the active model: no ORM session on that path;
         not cached, so a model switch made by another process is seen at once)."""
+        rows = self._fetch("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def _fetch(self, sql: str, params: Sequence[object]) -> list[tuple]:
+        """Rows of one plain SQL query on a pooled connection (no ORM objects, no statement
+        compilation: for the reads on every search's path)."""
         raw = self.engine.raw_connection()
         try:
-            row = raw.cursor().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return raw.cursor().execute(sql, params).fetchall()
         finally:
             raw.close()
-        return row[0] if row else None
 
     def _set_meta(self, key: str, value: str) -> None:
         with Session(self.engine) as s, s.begin():
@@ -467,11 +472,7 @@ class PhotoLibrary:
             "SELECT id, path, date_taken, size, width, height, caption, camera, thumbnail FROM photos "
             f"WHERE id IN ({','.join('?' * len(ids))})"
         )
-        raw = self.engine.raw_connection()
-        try:
-            rows = {r[0]: r for r in raw.cursor().execute(sql, ids).fetchall()}
-        finally:
-            raw.close()
+        rows = {r[0]: r for r in self._fetch(sql, ids)}
         out = []
         for pid, score in hits:
             r = rows.get(pid)
