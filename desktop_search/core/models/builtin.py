@@ -207,20 +207,30 @@ class BuiltinModel(EmbeddingModel):
                 heads = self._heads_module
         return heads
 
+    def _shared_encoder(self, attr: str, lock: Any, key: tuple[str, ...], make: Callable[[str, Any], Any]) -> Any:
+        """``getattr(self, attr)``: on first use (under ``lock``) ``make(device, dtype)`` built with one
+        torch thread and shared between models through :func:`_shared` under ``key`` + device;
+        None once the model is closed."""
+        encoder = getattr(self, attr)
+        if encoder is None and not self._closed:
+            with lock:
+                if getattr(self, attr) is None and not self._closed:
+                    device, dtype = self.device, self._dtype
+                    with _one_torch_thread(self._torch):
+                        setattr(self, attr, _shared((*key, device), lambda: make(device, dtype)))
+                encoder = getattr(self, attr)
+        return encoder
+
     @property
     def _text_encoder(self) -> Any:
         """The torch MiniLM (photo texts; queries on accelerators), built on first use."""
-        encoder = self._minilm
-        if encoder is None and not self._closed:
-            with self._torch_lock:
-                if self._minilm is None and not self._closed:
-                    from .minilm import MiniLM
 
-                    device, dtype = self.device, self._dtype
-                    with _one_torch_thread(self._torch):
-                        self._minilm = _shared(("minilm", device), lambda: MiniLM().to(device, dtype))
-                encoder = self._minilm
-        return encoder
+        def make(device: str, dtype: Any) -> Any:
+            from .minilm import MiniLM
+
+            return MiniLM().to(device, dtype)
+
+        return self._shared_encoder("_minilm", self._torch_lock, ("minilm",), make)
 
     @_text_encoder.setter
     def _text_encoder(self, value: Any) -> None:
@@ -230,17 +240,16 @@ class BuiltinModel(EmbeddingModel):
     def _image_encoder(self) -> Any:
         """The frozen EfficientNet-Lite trunk, built on first use (thread-safe; shared between
         models on the same device through :func:`_shared`); None once the model is closed."""
-        encoder = self._lite
-        if encoder is None and not self._closed:
-            with self._lite_lock:
-                if self._lite is None and not self._closed:
-                    from .efficientnet import LiteEncoder
+        if self._lite is not None or self._closed:
+            return self._lite
+        variant = self.config.encoder  # part of the sharing key (imports torch: only when building)
 
-                    variant, device, dtype = self.config.encoder, self.device, self._dtype
-                    with _one_torch_thread(self._torch):
-                        self._lite = _shared(("lite", variant, device), lambda: LiteEncoder(variant).to(device, dtype))
-                encoder = self._lite
-        return encoder
+        def make(device: str, dtype: Any) -> Any:
+            from .efficientnet import LiteEncoder
+
+            return LiteEncoder(variant).to(device, dtype)
+
+        return self._shared_encoder("_lite", self._lite_lock, ("lite", variant), make)
 
     @_image_encoder.setter
     def _image_encoder(self, value: Any) -> None:
