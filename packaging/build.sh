@@ -9,6 +9,8 @@
 #   packaging/build.sh              environment (if needed) + bundle + tarball
 #   packaging/build.sh --env-only   only create/refresh the build environment
 #   packaging/build.sh --fresh      delete the build environment and PyInstaller's cache first
+#   packaging/build.sh --archive-only  keep only the tarball: remove the unpacked bundle and
+#                                   PyInstaller's work folder afterwards (~0.9 GB less disk; CI)
 #
 # Environment overrides:
 #   PYTHON            interpreter for the venv (default: python3.11, else python3)
@@ -29,11 +31,13 @@ PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 
 ENV_ONLY=0
 FRESH=0
+ARCHIVE_ONLY=0
 for arg in "$@"; do
     case "$arg" in
         --env-only) ENV_ONLY=1 ;;
         --fresh) FRESH=1 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        --archive-only) ARCHIVE_ONLY=1 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "build.sh: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -141,5 +145,9 @@ log "archive: $SIZE_MB MB (budget $MAX_ARCHIVE_MB MB)"
 if (( SIZE_MB > MAX_ARCHIVE_MB )); then
     echo "build.sh: $ARCHIVE is $SIZE_MB MB, over the $MAX_ARCHIVE_MB MB budget" >&2
     exit 1
+fi
+if [[ $ARCHIVE_ONLY == 1 ]]; then
+    log "removing the unpacked bundle and PyInstaller's work folder (--archive-only)"
+    rm -rf "${BUNDLE:?}" "$WORK_DIR/pyi"
 fi
 log "done: $ARCHIVE"
