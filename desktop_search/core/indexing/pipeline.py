@@ -333,7 +333,10 @@ class Indexer:
         """The network on an accelerator: a thread pool decodes ahead while this thread runs
         whole batches on the device."""
         min_side = max(model.image_size, THUMBNAIL_SIZE)
-        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
+        # one torch thread per decode worker: its resizes (core/resize.py) stay off the other cores
+        with ThreadPoolExecutor(
+            self.decode_workers, thread_name_prefix="decode", initializer=_limit_torch_threads, initargs=(1,)
+        ) as pool:
             window: deque[Future[_Prepared]] = deque()
             todo = iter(work)
             batch: list[_Prepared] = []

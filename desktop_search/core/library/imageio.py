@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
+from ..resize import resize_rgb
 from .formats import heif_available
 
 #: photos larger than this are refused (Pillow raises DecompressionBombError beyond it)
@@ -112,10 +115,25 @@ def may_carry_iptc(decoded: Decoded) -> bool:
     return True
 
 
+def thumbnail_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """The size Pillow's ``Image.thumbnail((size, size))`` gives: longest side ``size``, aspect kept,
+    never enlarged."""
+    if width <= size and height <= size:
+        return width, height
+    aspect = width / height
+    if aspect >= 1:
+        return size, _round_aspect(size / aspect, lambda n: 0 if n == 0 else abs(aspect - size / n))
+    return _round_aspect(size * aspect, lambda n: abs(aspect - n / size)), size
+
+
+def _round_aspect(number: float, key: Callable[[int], float]) -> int:
+    return max(min(math.floor(number), math.ceil(number), key=key), 1)
+
+
 def make_thumbnail(image: Image.Image, target: Path, size: int = 256) -> None:
     """Write a JPEG thumbnail (longest side ``size``) atomically."""
-    thumb = image.copy()
-    thumb.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    dims = thumbnail_size(image.width, image.height, size)
+    thumb = image if dims == image.size else resize_rgb(image, dims, "bilinear", reducing_gap=2.0)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     thumb.save(tmp, "JPEG", quality=85)

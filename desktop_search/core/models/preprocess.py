@@ -1,4 +1,5 @@
-"""Image preprocessing for the builtin image encoder: Pillow and numpy only (no torch, no torchvision).
+"""Image preprocessing for the builtin image encoder: Pillow and numpy (no torchvision; torch's resize
+kernels where torch is already loaded, same pixels: ``core/resize.py``).
 
 Thread-safe: it only touches the image it is given. The output is a uint8 array (size, size, 3) in RGB
 order; normalisation to the encoder's input range happens on the device in ``encode_images`` (a
@@ -12,35 +13,42 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from ..resize import resize_rgb, torch_resize, use_torch
+
 #: EfficientNet-Lite (TensorFlow reference) input normalisation: (x - 127) / 128 on 0..255 values.
 LITE_MEAN = 127.0
 LITE_STD = 128.0
 
-_RESAMPLE = Image.Resampling.BICUBIC
+
+def _plan(width: int, height: int, size: int) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
+    """The resized size (shorter side ``size``, aspect kept) and the centre ``size`` square in it."""
+    if width <= 0 or height <= 0:
+        raise ValueError("empty image")
+    scale = size / min(width, height)
+    nw, nh = max(size, round(width * scale)), max(size, round(height * scale))
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return (nw, nh), (left, top, left + size, top + size)
 
 
 def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
     """Resize so the shorter side equals ``size`` (aspect kept), then crop the centre ``size`` square."""
     if image.mode != "RGB":
         image = image.convert("RGB")
-    w, h = image.size
-    if w <= 0 or h <= 0:
-        raise ValueError("empty image")
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    if (nw, nh) != (w, h):
+    (nw, nh), box = _plan(image.width, image.height, size)
+    if (nw, nh) != image.size:
         # reducing_gap makes big downscales fast (JPEG draft-like box reduce first) at no visible cost
-        image = image.resize((nw, nh), _RESAMPLE, reducing_gap=3.0)
-    left = (nw - size) // 2
-    top = (nh - size) // 2
+        image = resize_rgb(image, (nw, nh), "bicubic", reducing_gap=3.0)
     if (nw, nh) != (size, size):
-        image = image.crop((left, top, left + size, top + size))
+        image = image.crop(box)
     return image
 
 
 def preprocess_image(image: Image.Image, size: int) -> np.ndarray:
     """Decoded PIL image → uint8 (size, size, 3) RGB array, ready for :func:`to_input`."""
-    out = np.asarray(resize_center_crop(image, size), dtype=np.uint8)
+    if image.mode == "RGB" and use_torch(image.size, (dims := _plan(image.width, image.height, size))[0]):
+        out = torch_resize(np.array(image), dims[0], "bicubic", crop=dims[1])  # no Pillow round trip
+    else:
+        out = np.asarray(resize_center_crop(image, size), dtype=np.uint8)
     if out.shape != (size, size, 3):  # pragma: no cover - defensive
         raise ValueError(f"unexpected preprocessed shape {out.shape}")
     return np.ascontiguousarray(out)
