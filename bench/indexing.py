@@ -6,16 +6,20 @@ In one process, with one loaded ``builtin`` model shared by every measurement:
     rotated) through the real pipeline: ``PhotoLibrary.index()`` on a fresh library;
 (b) the Flickr8k originals (500 px) through the real pipeline, when the data set is present;
 (c) the model alone on pre-decoded, preprocessed arrays, batch 32 (``encode_images``): the most this
-    machine can do with this model; measured before and after the pipelines and averaged, so
-    that a change in the machine's load during the run affects both sides alike;
+    machine can do with this model; measured before, between and after the pipelines;
 (d) a naive pipeline: full-size Pillow decode, EXIF transpose, resize, one image at a time through
     the model, no parallelism.
+
+(a) to (d) run in ``--rounds`` rounds (default 3), alternating: model alone, 12 MP, originals, naive,
+model alone, ... Each figure is the total over all rounds (photos / seconds), so a noisy neighbour
+on a shared machine weighs on the pipelines and on the model alike; the per-round efficiencies are
+printed too, to show the spread (single rounds of ~5 s varied 0.69-0.87 on the originals here).
 
 CPU time per photo of the 12-MP run is split by thread: ``decode`` (the decode workers' own CPU in
 decode + metadata + thumbnail + preprocess), ``model`` (the inference thread inside the encoder
 calls plus torch's intra-op threads), ``other`` (the rest of the process: scan, SQL, Python glue).
 
-    .venv/bin/python bench/indexing.py [--json] [--quick] [--data /work/shared/data/flickr8k]
+    .venv/bin/python bench/indexing.py [--json] [--quick] [--rounds 3] [--data /work/shared/data/flickr8k]
 
 ``DESKTOP_SEARCH_MALLOC_TUNING=0`` runs everything (model alone and pipelines alike) with glibc's
 default allocator settings, for comparison (see ``core/models/device.tune_cpu_allocator``).
@@ -303,17 +307,47 @@ def cpu_efficiency(model_cpu_ms: float, pipeline_ms: dict[str, float | None]) ->
     return C.rounded(model_cpu_ms / sum(parts), 3) if parts and sum(parts) > 0 else None
 
 
+def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several pipeline runs of one kind as one: totals, per-photo averages weighted by photos."""
+    photos = sum(r["photos"] for r in runs)
+
+    def per_photo(get: Any) -> float | None:
+        return _weighted([(get(r), r["photos"]) for r in runs])
+
+    parts = {part: C.rounded(per_photo(lambda r, k=part: r["cpu_ms_per_photo"][k]), 1) for part in ("decode", "model", "other")}
+    embed = [r["embed_phase_ips"] for r in runs if r["embed_phase_ips"]]
+    return {
+        "photos": photos,
+        "seconds": sum(r["seconds"] for r in runs),
+        "ips": photos / sum(r["seconds"] for r in runs),
+        "embed_phase_ips": float(np.median(embed)) if embed else None,
+        "cpu_ms_per_photo": parts,
+        "peak_rss": max(r["peak_rss"] for r in runs),
+        "sys_ms_per_photo": per_photo(lambda r: r["sys_ms_per_photo"]),
+        "faults_per_photo": per_photo(lambda r: r["faults_per_photo"]),
+        "rounds_ips": [C.rounded(r["ips"], 2) for r in runs],
+    }
+
+
+def _weighted(values: list[tuple[float | None, int]]) -> float | None:
+    known = [(v, w) for v, w in values if v is not None]
+    total = sum(w for _, w in known)
+    return sum(v * w for v, w in known) / total if total else None
+
+
 # -- main --------------------------------------------------------------------------------------
 def main() -> int:
     p = C.parser(__doc__.split("\n\n")[0])
     p.add_argument("--data", default=C.DEFAULT_DATA, help="Flickr8k folder (originals/ is used when present)")
     p.add_argument("--n12", type=int, default=None, help="how many 12-MP JPEGs (default 96, quick 16)")
     p.add_argument("--originals", type=int, default=None, help="how many originals (default all, quick 32)")
+    p.add_argument("--rounds", type=int, default=None, help="rounds of model alone / 12 MP / originals (default 3, quick 1)")
     args = p.parse_args()
+    rounds = max(1, args.rounds or (1 if args.quick else 3))
     n12 = args.n12 or (16 if args.quick else 96)
     n_orig = args.originals or (32 if args.quick else None)
     model_batches = 2 if args.quick else 4
-    n_naive = 4 if args.quick else 12
+    n_naive = 4 if args.quick else 24
 
     C.isolate_home()
     from desktop_search.core.library.imageio import decode
@@ -336,22 +370,41 @@ def main() -> int:
     # preprocessed inputs for the model-only runs: real photos when available
     sources = sorted((Path(args.data) / "originals").glob("*.jpg"))[:BATCH] if orig else sorted(folder12.glob("*.JPG"))[:8]
     arrays = [model.preprocess(decode(s, min_side=model.image_size).image) for s in sources]
-    model.encode_images([arrays[i % len(arrays)] for i in range(BATCH)])  # warm-up (kernels, allocator)
+    # warm-up of both model-alone configurations: the first calls of a shape and of a thread count
+    # compile and cache kernels (oneDNN) and grow the allocator; cold, the first run measured 16
+    # photos/s where the following ones measured 35-52
+    for cfg in MODEL_CONFIGS:
+        model_only(model, arrays, 2, *cfg)
 
     work = Path(tempfile.mkdtemp(prefix="bench-indexing-"))
     try:
-        C.note(args, "model alone (1/2)…")
-        m1 = [model_only(model, arrays, model_batches, *cfg) for cfg in MODEL_CONFIGS]
-        C.note(args, f"pipeline on {n12} 12-MP JPEGs…")
-        p12 = pipeline(folder12, model, work, "12mp", args)
-        po = None
-        if orig is not None:
-            C.note(args, "pipeline on the Flickr8k originals…")
-            po = pipeline(orig, model, work, "originals", args)
-        C.note(args, "model alone (2/2)…")
-        m2 = [model_only(model, arrays, model_batches, *cfg) for cfg in MODEL_CONFIGS[::-1]][::-1]
-        C.note(args, f"naive pipeline on {n_naive} 12-MP JPEGs…")
-        nv = naive(sorted(folder12.glob("*.JPG"))[:n_naive], model)
+        # model alone, then per round: 12 MP, originals, model alone (configurations in alternating
+        # order, so neither always runs first)
+        C.note(args, f"model alone (1/{rounds + 1})…")
+        model_runs = [[model_only(model, arrays, model_batches, *cfg) for cfg in MODEL_CONFIGS]]
+        runs12: list[dict[str, Any]] = []
+        runs_orig: list[dict[str, Any]] = []
+        naive_runs: list[dict[str, float]] = []
+        per_round_naive = max(1, n_naive // rounds)
+        naive_files = sorted(folder12.glob("*.JPG"))[: per_round_naive * rounds]
+        for r in range(rounds):
+            C.note(args, f"round {r + 1}/{rounds}: pipeline on {n12} 12-MP JPEGs…")
+            runs12.append(pipeline(folder12, model, work, f"12mp-{r}", args))
+            if orig is not None:
+                C.note(args, f"round {r + 1}/{rounds}: pipeline on the Flickr8k originals…")
+                runs_orig.append(pipeline(orig, model, work, f"originals-{r}", args))
+            C.note(args, f"round {r + 1}/{rounds}: naive pipeline on {per_round_naive} 12-MP JPEGs…")
+            naive_runs.append(naive(naive_files[r * per_round_naive : (r + 1) * per_round_naive], model))
+            C.note(args, f"model alone ({r + 2}/{rounds + 1})…")
+            order = MODEL_CONFIGS if r % 2 else MODEL_CONFIGS[::-1]
+            done = {cfg: model_only(model, arrays, model_batches, *cfg) for cfg in order}
+            model_runs.append([done[cfg] for cfg in MODEL_CONFIGS])
+        p12 = merged(runs12)
+        po = merged(runs_orig) if runs_orig else None
+        nv = {
+            "images": sum(r["images"] for r in naive_runs),
+            "ips": sum(r["images"] for r in naive_runs) / sum(r["seconds"] for r in naive_runs),
+        }
     finally:
         if args.keep:
             C.note(args, f"kept {work}")
@@ -364,10 +417,19 @@ def main() -> int:
         images = sum(r["images"] for r in runs)
         return images / sum(r["seconds"] for r in runs), 1000 * sum(r["cpu_s"] for r in runs) / images
 
-    one_stream, one_cpu = combined([m1[0], m2[0]])
-    two_streams, two_cpu = combined([m1[1], m2[1]])
+    one_stream, one_cpu = combined([m[0] for m in model_runs])
+    two_streams, two_cpu = combined([m[1] for m in model_runs])
     model_ips = max(one_stream, two_streams)
-    best = [m1[0], m2[0]] if one_stream >= two_streams else [m1[1], m2[1]]
+    best_config = 0 if one_stream >= two_streams else 1
+    best = [m[best_config] for m in model_runs]
+
+    def round_efficiency(runs: list[dict[str, Any]]) -> list[float | None]:
+        # each round against the model-alone runs on either side of it
+        return [
+            C.rounded(run["ips"] / combined([model_runs[r][best_config], model_runs[r + 1][best_config]])[0], 3)
+            for r, run in enumerate(runs)
+        ]
+
     from desktop_search.core.models import device
 
     malloc_tuned = device._malloc_tuned  # set when the model first chose its device (configure_torch)
@@ -397,7 +459,10 @@ def main() -> int:
         "model_only_ips_2x1thread_calls_of_4": C.rounded(two_streams, 2),
         "efficiency_12mp_vs_batch32": C.rounded(p12["ips"] / one_stream, 3),
         "efficiency_originals_vs_batch32": C.rounded(po["ips"] / one_stream, 3) if po else None,
-        "model_only_ips_runs": [[C.rounded(r["images"] / r["seconds"], 2) for r in m] for m in (m1, m2)],
+        "model_only_ips_runs": [[C.rounded(r["images"] / r["seconds"], 2) for r in m] for m in model_runs],
+        "rounds": rounds,
+        "efficiency_12mp_rounds": round_efficiency(runs12),
+        "efficiency_originals_rounds": round_efficiency(runs_orig) if runs_orig else None,
         # kernel time and minor page faults per photo (page faults of freed and re-faulted
         # activation memory were 6-15 ms of kernel time per image before the allocator settings)
         "sys_ms_per_photo": {
@@ -414,7 +479,7 @@ def main() -> int:
         "embed_phase_ips_12mp": C.rounded(p12["embed_phase_ips"], 2),
         "embed_phase_ips_originals": C.rounded(po["embed_phase_ips"], 2) if po else None,
         "photos": {"12mp": p12["photos"], "originals": po["photos"] if po else 0, "naive": nv["images"],
-                   "model_only": sum(r["images"] for r in m1 + m2)},
+                   "model_only": sum(r["images"] for m in model_runs for r in m)},
         "model_load_s": C.rounded(load_s, 2),
         "torch_threads": torch.get_num_threads(),
         "quick": args.quick,
@@ -434,6 +499,8 @@ def main() -> int:
         f"\n\nspeed-up of the pipeline over the naive one (12 MP): {result['speedup_vs_naive']}x (target >= 4)"
         f"\nCPU ms per 12-MP photo: decode {cpu['decode']}, model {cpu['model']}, other {cpu['other']}"
         f"  (model alone: {result['model_only_cpu_ms_per_photo']} ms)"
+        f"\nefficiency per round ({rounds}): 12 MP {result['efficiency_12mp_rounds']},"
+        f" originals {result['efficiency_originals_rounds']}"
         f"\nCPU-time efficiency (model alone / pipeline, per photo): 12 MP {result['cpu_efficiency_12mp']},"
         f" originals {result['cpu_efficiency_originals']}"
         f"\nkernel ms / page faults per photo: model alone {result['sys_ms_per_photo']['model_only']} /"
