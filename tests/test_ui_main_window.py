@@ -286,3 +286,29 @@ def test_settings_are_saved_and_applied(qtbot, make_window, library) -> None:
     assert saved.thumbnail_size == 128 and saved.results_per_page == 20
     search(qtbot, window, "red")
     assert window.controller.current_query.limit == 20
+
+
+def test_window_size_and_place_are_remembered(qtbot, library) -> None:
+    """Closed at 700 × 480, the window opens at 700 × 480 the next time; a damaged value in the
+    settings file leaves the default size."""
+    from desktop_search.core import settings as settings_mod
+
+    first = MainWindow(library=library, watch=False)
+    qtbot.addWidget(first)
+    first.show()
+    first.resize(700, 480)
+    qtbot.waitUntil(lambda: first.size().width() == 700)
+    first.close()
+    assert first.closed
+    assert settings_mod.load().window_geometry
+
+    again = MainWindow(library=library, watch=False)
+    qtbot.addWidget(again)
+    assert (again.size().width(), again.size().height()) == (700, 480)
+    again.close()
+
+    settings_mod.save(settings_mod.Settings(window_geometry="not geometry"))
+    fresh = MainWindow(library=library, watch=False)
+    qtbot.addWidget(fresh)
+    assert fresh.size().width() != 700
+    fresh.close()

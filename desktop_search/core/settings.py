@@ -48,6 +48,9 @@ class Settings:
     sort_order: str = "relevance"
     #: watch the folders for changes while the window is open
     watch_folders: bool = True
+    #: the main window's size and place when it was last closed (Qt's ``saveGeometry``, base64);
+    #: empty: the default size, centred
+    window_geometry: str = ""
     schema_version: int = SCHEMA_VERSION
 
     def device_or_none(self) -> str | None:

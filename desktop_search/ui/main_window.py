@@ -7,6 +7,7 @@ into widgets.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -16,7 +17,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
-from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QObject, QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QMimeData,
+    QModelIndex,
+    QObject,
+    QPoint,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -148,6 +160,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1180, 780)
         self.setMinimumSize(640, 420)
+        if self.settings.window_geometry:  # as the user left it (an unusable value keeps the default)
+            self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode("ascii")))
 
         dpr = self.devicePixelRatioF() or 1.0
         side = self.settings.thumbnail_size
@@ -1031,6 +1045,12 @@ class MainWindow(QMainWindow):
             self.notify("The new device is used the next time Desktop Search starts")
         self._save_settings()
 
+    def _remember_geometry(self) -> None:
+        geometry = bytes(self.saveGeometry().toBase64().data()).decode("ascii")
+        if geometry != self.settings.window_geometry:
+            self.settings = dataclasses.replace(self.settings, window_geometry=geometry)
+            self._save_settings()
+
     def _save_settings(self) -> None:
         try:
             settings_mod.save(self.settings, self.settings_path)
@@ -1176,6 +1196,8 @@ class MainWindow(QMainWindow):
         if self._closed:
             event.accept()
             return
+        if not self._closing:
+            self._remember_geometry()
         if self.controller.busy() or self.controller.watcher is not None or self.controller.lib is not None:
             event.ignore()
             if not self._closing:
