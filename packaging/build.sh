@@ -57,7 +57,9 @@ fi
 BIN="$ENV_DIR/bin"
 PY="$BIN/python"
 STAMP="$ENV_DIR/.installed"
-STAMP_KEY="$(cat "$ROOT/pyproject.toml" <(echo "$TORCH_SPEC $PYINSTALLER_SPEC ${TORCH_INDEX_URL:-}") | sha256sum | cut -c1-16)"
+#: the app's optional extras shipped in the bundle: HEIC/HEIF photos (pillow-heif, ~10 MB)
+APP_EXTRAS="heic"
+STAMP_KEY="$(cat "$ROOT/pyproject.toml" <(echo "$TORCH_SPEC $PYINSTALLER_SPEC ${TORCH_INDEX_URL:-} $APP_EXTRAS") | sha256sum | cut -c1-16)"
 
 if [[ ! -f "$STAMP" || "$(cat "$STAMP")" != "$STAMP_KEY" ]]; then
     log "creating the build environment in $ENV_DIR with $PYTHON"
@@ -78,7 +80,7 @@ PYEOF
     echo "torch==$TORCH_VERSION" > "$ENV_DIR/constraints.txt"
     # shellcheck disable=SC2086
     "$PY" -m pip install --quiet -c "$ENV_DIR/constraints.txt" $PYINSTALLER_SPEC
-    "$PY" -m pip install --quiet -c "$ENV_DIR/constraints.txt" "$ROOT"
+    "$PY" -m pip install --quiet -c "$ENV_DIR/constraints.txt" "$ROOT[$APP_EXTRAS]"
     if "$PY" -m pip show torchvision >/dev/null 2>&1; then
         echo "build.sh: torchvision got into the build environment; it has no matching CPU build here" >&2
         exit 1

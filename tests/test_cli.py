@@ -140,3 +140,20 @@ def test_kill_9_during_index_then_resume(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*) FROM vectors").fetchone()[0] == 600
     conn.close()
     assert counts["embedded"] <= 600 - indexed + 32
+
+
+@pytest.mark.parametrize("heic", [True, False])
+def test_self_test_passes_with_and_without_heic(heic: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The packaging check (`--self-test`) on the source tree; a generated HEIC photo is indexed where
+    pillow-heif is installed, and its absence is said, not failed."""
+    from desktop_search.core.library import formats
+
+    if heic:
+        pytest.importorskip("pillow_heif")
+    else:
+        monkeypatch.setattr(formats, "heif_available", lambda: False)
+    assert main(["--self-test"]) == 0
+    out = capsys.readouterr().out
+    assert "self-test passed" in out
+    assert ("ok   HEIC photos indexed" in out) == heic
+    assert ("HEIC photos: not checked" in out) == (not heic)

@@ -122,6 +122,7 @@ def test_frozen_self_test_offline(bundle: Path, tmp_path: Path) -> None:
             )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "self-test passed" in proc.stdout
+    assert "ok   HEIC photos indexed" in proc.stdout  # pillow-heif ships in the bundle
 
 
 def test_bundle_contents(bundle: Path) -> None:
