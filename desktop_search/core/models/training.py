@@ -29,7 +29,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,21 +50,14 @@ def _stderr(msg: str) -> None:
 
 
 @dataclass
-class TrainSettings:
-    """Everything that shapes a training run (saved in the weights file's metadata)."""
+class TrainSettings(HeadConfig):
+    """Everything that shapes a training run (saved in the weights file's metadata): the heads'
+    architecture (:class:`HeadConfig`'s fields, with the hubness correction on by default here)
+    and the schedule."""
 
-    encoder: str = "lite0"
-    views: tuple[str, ...] = ("orig", "flip", "rc0", "rc1")
-    width: int = 256
-    dim: int = 256
-    heads: int = 8
-    mlp_ratio: float = 2.0
-    dropout: float = 0.1
-    attn_pool: bool = True
-    members: int = 1
     hub_bank: int = 4096  # training queries kept for the hubness correction (0 = off)
-    hub_k: int = 50
     hub_gamma: float = 0.9
+    views: tuple[str, ...] = ("orig", "flip", "rc0", "rc1")
     epochs: int = 30
     batch_size: int = 256
     lr: float = 1e-3
@@ -86,19 +79,9 @@ class TrainSettings:
     seed: int = 0
 
     def head_config(self) -> HeadConfig:
-        return HeadConfig(
-            encoder=self.encoder,
-            width=self.width,
-            dim=self.dim,
-            heads=self.heads,
-            mlp_ratio=self.mlp_ratio,
-            dropout=self.dropout,
-            attn_pool=self.attn_pool,
-            members=self.members,
-            hub_bank=self.hub_bank if self.hub_gamma > 0 else 0,
-            hub_k=self.hub_k,
-            hub_gamma=self.hub_gamma,
-        )
+        """The architecture alone (no hubness bank where the correction is off)."""
+        arch = HeadConfig(**{f.name: getattr(self, f.name) for f in fields(HeadConfig)})
+        return replace(arch, hub_bank=self.hub_bank if self.hub_gamma > 0 else 0)
 
 
 # -- features ------------------------------------------------------------------------------------------
