@@ -237,6 +237,17 @@ def _cosine_lr(opt: torch.optim.Optimizer, base: float, step: int, total: int, w
         g["lr"] = lr
 
 
+def _scheduled_step(
+    opt: torch.optim.Optimizer, loss: torch.Tensor, base: float, step: int, total: int, warmup: int
+) -> float:
+    """One optimiser step at the cosine schedule's learning rate; returns the loss as a number."""
+    _cosine_lr(opt, base, step, total, warmup)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def text_to_image(heads: BuiltinHeads, fs: FeatureSet) -> dict[str, float]:
     """Text→image figures of the current heads on a feature set (every caption a query)."""
     iv = embed_images(heads, fs)
@@ -311,11 +322,7 @@ def train_retrieval(
                 (_contrastive(scales[k] * t @ i.T, owners) for k, (t, i) in enumerate(zip(txts, imgs, strict=True))),
                 torch.zeros(()),
             ) / members
-            _cosine_lr(opt, s.lr, step, total, warmup=steps_per_epoch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+            losses.append(_scheduled_step(opt, loss, s.lr, step, total, warmup=steps_per_epoch))
             step += 1
         msg = f"retrieval epoch {epoch + 1}/{s.epochs}: loss {np.mean(losses):.3f} ({time.monotonic() - t0:.1f}s)"
         if dev is not None and ((epoch + 1) % 5 == 0 or epoch + 1 == s.epochs):
@@ -369,11 +376,7 @@ def train_photo_text(
             logits = scale.exp().clamp(max=100) * qv_all[query] @ t.T
             labels = torch.arange(len(rows))
             loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
-            _cosine_lr(opt, s.text_lr, step, total, warmup=steps_per_epoch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+            losses.append(_scheduled_step(opt, loss, s.text_lr, step, total, warmup=steps_per_epoch))
             step += 1
         log(f"photo-text epoch {epoch + 1}/{s.text_epochs}: loss {np.mean(losses):.3f}")
     heads.photo_text.eval()
