@@ -419,23 +419,14 @@ def _torch_threads(torch: Any, threads: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-@contextlib.contextmanager
-def _one_torch_thread(torch: Any) -> Iterator[None]:
+def _one_torch_thread(torch: Any) -> contextlib.AbstractContextManager[None]:
     """Build modules with one torch thread in this thread, then restore its count.
 
     Building runs small operations (weight initialisation, copies, a QR) that the load overwrites or
     that gain nothing from threads; on a busy machine torch's thread pool turns each into a wait at a
     barrier (the heads took 0.12-0.74 s with two threads under load, 0.04 s with one; MiniLM
     0.52-0.59 s against 0.19-0.26 s). The values built are the same whatever the thread count."""
-    before = torch.get_num_threads()
-    if before == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return _torch_threads(torch, 1)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
