@@ -62,7 +62,9 @@ def _random_fusion(dim: int, seed: int) -> LearnedFusion:
 
 
 class _SubclassedFusion(LearnedFusion):
-    """Not one of the matrix's row-wise scorers by type: scored over every row, as before."""
+    """Not declared row-wise: the matrix scores it over every row, with zeros and a mask."""
+
+    rowwise = False
 
 
 def _library(seed: int, n: int = 6000, dim: int = 32) -> tuple[VectorMatrix, dict[int, tuple]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -31,7 +30,7 @@ from ..library.imageio import ImageDecodeError, decode, make_thumbnail, may_carr
 from ..library.metadata import photo_text, read_meta
 from ..library.scanner import FoundFile, ScanProblem, is_excluded, is_hidden, normalise, stat_file, walk
 from ..models.base import EmbeddingModel
-from ..models.device import release_cpu_memory
+from ..models.device import available_cores, limit_torch_threads, release_cpu_memory
 from ..search.matrix import VectorMatrix
 from ..types import IndexCounts, IndexProgress
 from .bookkeeping import load_known, reconcile, record_problems
@@ -96,21 +95,6 @@ class _Encoded:
         )
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def _limit_torch_threads(n: int) -> None:
-    """Worker-thread initializer: torch's thread count (OpenMP's and MKL's) is per calling
-    thread, so this sets the worker's own and nobody else's."""
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(n)
-
-
 def cpu_chunk_bounds(n: int, size: int, workers: int) -> list[tuple[int, int]]:
     """(start, end) of the CPU workers' chunks: ``size`` photos each, smaller towards the end.
 
@@ -172,7 +156,7 @@ class Indexer:
         self._matrix = matrix
         self.batch_size = batch_size
         #: threads decoding ahead of an accelerator (photo decoding is the limit there: use the cores)
-        self.decode_workers = decode_workers or max(2, min(16, _cores() - 1))
+        self.decode_workers = decode_workers or max(2, min(16, available_cores() - 1))
         #: a CPU model's worker threads, each decoding and encoding (None: one a core, at most 4)
         self.cpu_workers = cpu_workers
 
@@ -302,11 +286,11 @@ class Indexer:
         calls of a few images, which on a CPU costs about half as much per image as batches of 32
         (whose activations, hundreds of MB, spill out of the caches).
         """
-        workers = max(1, self.cpu_workers or min(4, _cores()))
+        workers = max(1, self.cpu_workers or min(4, available_cores()))
         size = max(1, min(self.batch_size, CPU_MICRO_BATCH))
         min_side = max(model.image_size, THUMBNAIL_SIZE)
         depth = max(2 * workers, 2 * self.batch_size // size)  # chunks queued ahead of the writer
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="index", initializer=_limit_torch_threads, initargs=(1,))
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="index", initializer=limit_torch_threads, initargs=(1,))
         window: deque[Future[tuple[list[_Prepared], _Encoded]]] = deque()
         try:
             for i, j in cpu_chunk_bounds(len(work), size, workers):
@@ -335,7 +319,7 @@ class Indexer:
         min_side = max(model.image_size, THUMBNAIL_SIZE)
         # one torch thread per decode worker: its resizes (core/resize.py) stay off the other cores
         with ThreadPoolExecutor(
-            self.decode_workers, thread_name_prefix="decode", initializer=_limit_torch_threads, initargs=(1,)
+            self.decode_workers, thread_name_prefix="decode", initializer=limit_torch_threads, initargs=(1,)
         ) as pool:
             window: deque[Future[_Prepared]] = deque()
             todo = iter(work)

@@ -36,6 +36,12 @@ class FusionScorer(ABC):
     of a caption relative to other photos without text.
     """
 
+    #: whether a photo's score depends only on the query and that photo's own inputs; then a text
+    #: query may score the photos with text apart from the others (``VectorMatrix`` does). False for a
+    #: scorer that uses statistics over all photos (CLIP's ``CalibratedMaxScorer``); a subclass that
+    #: changes this must say so.
+    rowwise: bool = False
+
     @abstractmethod
     def score(
         self,
@@ -51,6 +57,8 @@ class FusionScorer(ABC):
 
 class ImageOnlyScorer(FusionScorer):
     """Ranks by image similarity alone (backends without learned fusion)."""
+
+    rowwise = True
 
     def score(self, query, image_sims, text_sims, photo_gate, has_text, query_is_image=False):
         if query_is_image or text_sims is None or has_text is None:

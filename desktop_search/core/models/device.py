@@ -33,13 +33,26 @@ _malloc_lock = threading.Lock()
 _malloc_tuned: bool | None = None
 
 
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, where the platform tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def cpu_threads() -> int:
     """A sensible intra-op thread count for CPU inference: min(4, cores available to us)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
+    return max(1, min(4, available_cores()))
+
+
+def limit_torch_threads(n: int = 1) -> None:
+    """Set the calling thread's torch thread count (OpenMP's and MKL's are per calling thread, so
+    other threads keep theirs); nothing while torch is not loaded (never imports it). Used as the
+    initializer of worker threads."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(n)
 
 
 def pick_device(preferred: str | None = None) -> str:

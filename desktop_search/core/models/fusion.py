@@ -28,6 +28,8 @@ LATER_DEFAULTS = {"nu": 0.0, "log_s2": float(np.log(20.0)), "t0": 0.5}
 class LearnedFusion(FusionScorer):
     """Query- and photo-dependent attention over the two modalities."""
 
+    rowwise = True
+
     def __init__(self, params: Mapping[str, np.ndarray]) -> None:
         p = {k: np.asarray(v, dtype=np.float64) for k, v in {**LATER_DEFAULTS, **params}.items()}
         self.u = (p["u_txt"] - p["u_img"]).astype(np.float32)

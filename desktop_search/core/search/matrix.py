@@ -22,7 +22,6 @@ and filters are vectorised rather than a Python loop per photo.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -32,8 +31,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..models.base import FusionScorer, ImageOnlyScorer
-from ..models.fusion import LearnedFusion
+from ..models.base import FusionScorer
+from ..models.device import cpu_threads, limit_torch_threads
 
 _GROW = 1.5
 #: libraries up to this many photos are scored exactly in one pass (no int8 scan)
@@ -139,7 +138,7 @@ class _Int8Kernel:
     @classmethod
     def _helpers(cls) -> ThreadPoolExecutor:
         if cls._pool is None:
-            cls._pool = ThreadPoolExecutor(_helper_count(), thread_name_prefix="scan", initializer=_one_torch_thread)
+            cls._pool = ThreadPoolExecutor(_helper_count(), thread_name_prefix="scan", initializer=limit_torch_threads)  # one torch thread each
         return cls._pool
 
     @classmethod
@@ -206,23 +205,14 @@ class _Int8Kernel:
 
 
 def _helper_count() -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
+    """Scan helpers: one a core, at most 4 (the CPU inference thread count)."""
+    return cpu_threads()
 
 
 def _single_torch_thread() -> bool:
     """Whether the calling thread runs torch's operations on one thread (the setting is per thread)."""
     torch = sys.modules.get("torch")
     return torch is not None and torch.get_num_threads() == 1
-
-
-def _one_torch_thread() -> None:
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(1)  # this helper thread only (the setting is per thread)
 
 
 @dataclass(frozen=True)
@@ -521,7 +511,7 @@ class VectorMatrix:
     def _scores(self, query: np.ndarray, fusion: FusionScorer, query_is_image: bool,
                 rows: np.ndarray | None, approximate: bool) -> np.ndarray:
         """Fused scores of ``rows`` (every row when None); removed rows score -inf."""
-        if rows is None and not query_is_image and type(fusion) in _ROWWISE:
+        if rows is None and not query_is_image and fusion.rowwise:
             return self._scores_rowwise(query, fusion, approximate)
         n = self._n if rows is None else len(rows)
         image_sims = self._image_sims(query, rows, approximate)
@@ -546,7 +536,7 @@ class VectorMatrix:
 
     def _scores_rowwise(self, query: np.ndarray, fusion: FusionScorer, approximate: bool) -> np.ndarray:
         """A text query's fused scores of every row, for a scorer whose score of a photo depends on
-        that photo's inputs alone (see :data:`_ROWWISE`): the same scores as :meth:`_scores`, but the
+        that photo's inputs alone (``FusionScorer.rowwise``): the same scores as :meth:`_scores`, but the
         text part of the fusion runs over the photos with text only, not over every row with zeros
         and a mask for the others."""
         image_sims = self._image_sims(query, None, approximate)
@@ -639,12 +629,6 @@ class VectorMatrix:
 def _writable(scores: np.ndarray) -> np.ndarray:
     out = np.asarray(scores, dtype=np.float32)
     return out if out.flags.writeable else out.copy()
-
-
-#: scorers whose score of a photo depends only on the query and that photo's own inputs (the exact
-#: types: a subclass may change that), so a text query can fuse the photos with text apart from the
-#: others. Not CalibratedMaxScorer (CLIP): it maps text similarities by statistics over all photos.
-_ROWWISE: tuple[type, ...] = (LearnedFusion, ImageOnlyScorer)
 
 
 def top_k(scores: np.ndarray, ids: np.ndarray, limit: int, min_score: float | None) -> list[tuple[int, float]]:
