@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .fusion import LATER_DEFAULTS
+from .numpy_text import branched_key
 
 
 @dataclass
@@ -360,13 +361,7 @@ def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     """Keys of weights files written before heads had branches (``image.trunk.…`` →
     ``image.branches.trunk.…``) and before the fusion's later terms (added with the values that keep
     the old formula); current keys pass unchanged."""
-    out = {}
-    for key, value in state.items():
-        for head in ("image.", "text.", "photo_text."):
-            for part in ("trunk.", "proj."):
-                if key.startswith(head + part):
-                    key = head + "branches." + key[len(head):]
-        out[key] = value
+    out = {branched_key(key): value for key, value in state.items()}
     if "fusion.u_img" in out:
         for name, default in LATER_DEFAULTS.items():
             out.setdefault(f"fusion.{name}", torch.tensor(default, dtype=out["fusion.u_img"].dtype))

@@ -255,18 +255,20 @@ class _Trunk:
         return layer_norm(h, *self.out_norm, HEAD_LN_EPS)
 
 
-def _head_keys(state: Mapping[str, np.ndarray], head: str) -> dict[str, np.ndarray]:
-    """The ``head.`` entries, with the keys of files written before heads had branches
-    (``text.trunk.…``) renamed as ``heads.upgrade_state_dict`` does (``text.branches.trunk.…``)."""
-    out = {}
-    for key, value in state.items():
-        if not key.startswith(head):
-            continue
+def branched_key(key: str) -> str:
+    """A heads weights key as written since heads have branches: ``text.trunk.…`` / ``text.proj.…``
+    of older files (any head) → ``text.branches.trunk.…``; other keys unchanged. Torch-free, so
+    ``heads.upgrade_state_dict`` and this module rename alike."""
+    for head in ("image.", "text.", "photo_text."):
         for part in ("trunk.", "proj."):
             if key.startswith(head + part):
-                key = head + "branches." + key[len(head):]
-        out[key] = value
-    return out
+                return head + "branches." + key[len(head) :]
+    return key
+
+
+def _head_keys(state: Mapping[str, np.ndarray], head: str) -> dict[str, np.ndarray]:
+    """The ``head.`` entries, keys as :func:`branched_key` gives them."""
+    return {branched_key(key): value for key, value in state.items() if key.startswith(head)}
 
 
 class NumpyTextHead:
