@@ -80,13 +80,13 @@ def test_queries_on_two_cpu_threads_give_the_same_vectors(model, monkeypatch) ->
         model.cpu_query_threads = 1
     assert cosines(single, double).min() >= 0.99999
 
-    monkeypatch.setattr(app.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(app, "available_cores", lambda: 2)
     monkeypatch.setattr(app.os, "getloadavg", lambda: (0.7, 1.0, 1.2))
     assert app._query_threads(indexing=False) == 2
     assert app._query_threads(indexing=True) == 1  # the indexing workers have the cores
     monkeypatch.setattr(app.os, "getloadavg", lambda: (2.4, 1.0, 1.2))
     assert app._query_threads(indexing=False) == 1  # other programs are busy: threads would stall
-    monkeypatch.setattr(app.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(app, "available_cores", lambda: 1)
     monkeypatch.setattr(app.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert app._query_threads(indexing=False) == 1
 

@@ -33,6 +33,7 @@ from .indexing.pipeline import photo_timestamp
 from .library.imageio import ImageDecodeError, decode
 from .library.scanner import normalise
 from .models import DEFAULT_MODEL, EmbeddingModel, ModelUnavailable, load_model
+from .models.device import available_cores
 from .search.matrix import EXACT_ROWS, Filters, VectorMatrix
 from .types import (
     ErrorInfo,
@@ -272,7 +273,7 @@ class PhotoLibrary:
         import torch  # noqa: F401
 
         prepare = getattr(self._models.get(self._search_model_name()), "prepare_parallel_queries", None)
-        if prepare is not None and (os.cpu_count() or 1) > 1:
+        if prepare is not None and available_cores() > 1:
             try:
                 prepare()
             except Exception:  # an optimisation: never fail the window's worker over it
@@ -547,7 +548,7 @@ def _query_threads(indexing: bool) -> int:
     one. MiniLM over a query's 10-20 tokens takes 14-19 ms on one thread and 11-13 ms on two on an
     idle 2-core machine; on a busy one two threads stall each other (see
     :func:`_single_threaded_queries`)."""
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     if cores < 2 or indexing:
         return 1
     try:

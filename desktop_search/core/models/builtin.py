@@ -187,39 +187,54 @@ class BuiltinModel(EmbeddingModel):
             size = self._image_size = LITE_SPECS[str(self._config_dict.get("encoder", DEFAULT_ENCODER))].image_size
         return size
 
+    def _once(
+        self, attr: str, lock: Any, make: Callable[[], Any], *, after: Callable[[Any], None] | None = None,
+        while_open: bool = True,
+    ) -> Any:
+        """``getattr(self, attr)``, set to ``make()`` under ``lock`` by the first caller that finds it
+        None (``after(value)`` then runs, still under the lock); with ``while_open``, never built
+        once the model is closed (None then)."""
+        value = getattr(self, attr)
+        if value is None and not (while_open and self._closed):
+            with lock:
+                if getattr(self, attr) is None and not (while_open and self._closed):
+                    setattr(self, attr, make())
+                    if after is not None:
+                        after(getattr(self, attr))
+                value = getattr(self, attr)
+        return value
+
     @property
     def _heads(self) -> Any:
         """The torch heads (:class:`~.heads.BuiltinHeads`) on the device, built on first use."""
-        heads = self._heads_module
-        if heads is None and not self._closed:
-            with self._torch_lock:
-                if self._heads_module is None and not self._closed:
-                    from .heads import BuiltinHeads, upgrade_state_dict
 
-                    torch = self._torch
-                    state = {k: torch.from_numpy(np.array(v)) for k, v in self._state.items()}
-                    with _one_torch_thread(torch):  # every value is overwritten by the load
-                        built = BuiltinHeads(self.config)
-                        built.load_state_dict(upgrade_state_dict(state), strict=True)
-                    self._heads_module = built.eval().to(self.device)
-                    if self.device != "cpu":  # text queries move to torch now: warm it up
-                        self._torch_queries(["warm up", "a longer query to warm up the next sequence length " * 2])
-                heads = self._heads_module
-        return heads
+        def make() -> Any:
+            from .heads import BuiltinHeads, upgrade_state_dict
+
+            torch = self._torch
+            state = {k: torch.from_numpy(np.array(v)) for k, v in self._state.items()}
+            with _one_torch_thread(torch):  # every value is overwritten by the load
+                built = BuiltinHeads(self.config)
+                built.load_state_dict(upgrade_state_dict(state), strict=True)
+            return built.eval().to(self.device)
+
+        def warm_up(_: Any) -> None:
+            if self.device != "cpu":  # text queries move to torch now: warm it up
+                self._torch_queries(["warm up", "a longer query to warm up the next sequence length " * 2])
+
+        return self._once("_heads_module", self._torch_lock, make, after=warm_up)
 
     def _shared_encoder(self, attr: str, lock: Any, key: tuple[str, ...], make: Callable[[str, Any], Any]) -> Any:
         """``getattr(self, attr)``: on first use (under ``lock``) ``make(device, dtype)`` built with one
         torch thread and shared between models through :func:`_shared` under ``key`` + device;
         None once the model is closed."""
-        encoder = getattr(self, attr)
-        if encoder is None and not self._closed:
-            with lock:
-                if getattr(self, attr) is None and not self._closed:
-                    device, dtype = self.device, self._dtype
-                    with _one_torch_thread(self._torch):
-                        setattr(self, attr, _shared((*key, device), lambda: make(device, dtype)))
-                encoder = getattr(self, attr)
-        return encoder
+
+        def build() -> Any:
+            device, dtype = self.device, self._dtype
+            with _one_torch_thread(self._torch):
+                return _shared((*key, device), lambda: make(device, dtype))
+
+        return self._once(attr, lock, build)
 
     @property
     def _text_encoder(self) -> Any:
@@ -298,16 +313,12 @@ class BuiltinModel(EmbeddingModel):
             self._numpy_encoder()
 
     def _numpy_encoder(self) -> Any:
-        encoder = self._numpy_queries
-        if encoder is None:
-            with self._numpy_lock:
-                if self._numpy_queries is None:
-                    from .numpy_text import NumpyMiniLM, NumpyQueryEncoder, NumpyTextHead
+        def make() -> Any:
+            from .numpy_text import NumpyMiniLM, NumpyQueryEncoder, NumpyTextHead
 
-                    minilm = _shared(("numpy_minilm",), NumpyMiniLM)
-                    self._numpy_queries = NumpyQueryEncoder(minilm, NumpyTextHead(self._state, self._config_dict))
-                encoder = self._numpy_queries
-        return encoder
+            return NumpyQueryEncoder(_shared(("numpy_minilm",), NumpyMiniLM), NumpyTextHead(self._state, self._config_dict))
+
+        return self._once("_numpy_queries", self._numpy_lock, make, while_open=False)
 
     #: torch threads a text query may use on the CPU, set per search by the library (more than one
     #: only while the machine has an idle core: on a busy one, threads stall each other). With more
