@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import add_captioned_photos_args
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -27,8 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Text-to-image and image-to-image retrieval figures on a folder of photos with an "
         "image,caption CSV, measured through the same model interface the app uses.",
     )
-    p.add_argument("--images", required=True, type=Path, metavar="DIR", help="folder of photos")
-    p.add_argument("--captions", required=True, type=Path, metavar="CSV", help="image,caption CSV")
+    add_captioned_photos_args(p)
     p.add_argument("--split", type=Path, metavar="FILE", help="only these photo names")
     p.add_argument(
         "--model", default="builtin", help="model name (default builtin; builtin:PATH for trained weights)"

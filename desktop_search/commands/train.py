@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import paths
+from . import add_captioned_photos_args
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -28,8 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Train the builtin model's projection heads and attention fusion on a folder of "
         "photos with an image,caption CSV. Use the result as --model builtin:PATH.",
     )
-    p.add_argument("--images", required=True, type=Path, metavar="DIR", help="folder of photos")
-    p.add_argument("--captions", required=True, type=Path, metavar="CSV", help="image,caption CSV")
+    add_captioned_photos_args(p)
     p.add_argument(
         "--train-split",
         type=Path,
