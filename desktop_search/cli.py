@@ -27,13 +27,13 @@ class CliError(Exception):
     pass
 
 
-def add_library_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--library",
-        metavar="DIR",
-        default=None,
-        help="library folder (default: the user data folder, or $DESKTOP_SEARCH_HOME/data/library)",
-    )
+LIBRARY_HELP = "library folder (default: the user data folder, or $DESKTOP_SEARCH_HOME/data/library)"
+
+
+def add_library_option(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """``--library DIR``, accepted before and after the command. A subcommand's copy has no default
+    (argparse.SUPPRESS): with one, argparse would overwrite the value given before the command."""
+    parser.add_argument("--library", metavar="DIR", default=None if top else argparse.SUPPRESS, help=LIBRARY_HELP)
 
 
 def open_library(args: argparse.Namespace, model_name: str | None = None):
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     parser.add_argument("--self-test", action="store_true", help="index a few generated images and search them (packaging check)")
-    add_library_option(parser)
+    add_library_option(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("index", help="add folders to the library and bring the index up to date")

@@ -28,6 +28,24 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_library_option_before_or_after_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``desktop-search --library DIR index ...`` and ``desktop-search index --library DIR ...`` use DIR
+    (the subcommand's own option once overwrote the global one with its default)."""
+    monkeypatch.setenv("DESKTOP_SEARCH_HOME", str(tmp_path / "home"))
+    photos = tmp_path / "photos"
+    make_photos(photos, 1)
+    before, after = tmp_path / "before", tmp_path / "after"
+    assert main(["--library", str(before), "index", "--model", "tiny", str(photos), "--json"]) == 0
+    assert main(["index", "--model", "tiny", "--library", str(after), str(photos), "--json"]) == 0
+    capsys.readouterr()
+    assert (before / "library.db").exists() and (after / "library.db").exists()
+    assert not (tmp_path / "home").exists() or not any((tmp_path / "home").rglob("library.db"))
+    for lib in (before, after):
+        assert main(["--library", str(lib), "status", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["indexed"] == 4
+
+
 def test_index_search_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     photos = tmp_path / "photos"
     make_photos(photos, 2)

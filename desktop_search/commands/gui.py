@@ -33,7 +33,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="open the window (the default with no command)",
         description="Open the Desktop Search window.",
     )
-    parser.add_argument("--library", metavar="DIR", default=None, help="library folder (default: the user's)")
+    parser.add_argument("--library", metavar="DIR", default=argparse.SUPPRESS, help="library folder (default: the user's)")
     parser.add_argument("--query", metavar="TEXT", default=None, help="search for this when the window opens")
     parser.add_argument(
         "--screenshot",

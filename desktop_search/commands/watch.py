@@ -26,7 +26,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Watch the library's folders and index created, changed, moved and deleted photos "
         "as they happen. Runs in the foreground until interrupted (Ctrl+C).",
     )
-    parser.add_argument("--library", metavar="DIR", default=None, help="library folder (default: the user's)")
+    parser.add_argument("--library", metavar="DIR", default=argparse.SUPPRESS, help="library folder (default: the user's)")
     parser.add_argument(
         "--quiet-period",
         type=float,
