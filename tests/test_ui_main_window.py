@@ -272,7 +272,9 @@ def test_a_query_typed_before_the_model_is_ready_runs_when_it_is(qtbot, make_win
         window.search_field.setText("red")
         qtbot.waitUntil(lambda: window.stack.currentIndex() == Page.WAITING, timeout=2000)
         assert "Loading model" in window.waiting_page.title.text()
+        assert "Loading model" in window.message_label.text()
     assert colours_of(window)[:2] == ["red", "red"]
+    assert "Loading model" not in window.message_label.text()  # the status bar says nothing stale
 
 
 def test_settings_are_saved_and_applied(qtbot, make_window, library) -> None:
@@ -312,3 +314,23 @@ def test_window_size_and_place_are_remembered(qtbot, library) -> None:
     qtbot.addWidget(fresh)
     assert fresh.size().width() != 700
     fresh.close()
+
+
+def test_an_empty_library_says_so_instead_of_no_matches(qtbot, make_window, tmp_path) -> None:
+    """A query in a library without photos is not a query that missed: the page says what to do."""
+    empty = make_window(tmp_path / "empty", model_name="tiny")
+    qtbot.waitUntil(lambda: empty.controller.model_ready and empty._status is not None, timeout=15000)
+    search(qtbot, empty, "red")
+    assert empty.stack.currentIndex() == Page.NO_RESULTS
+    assert empty.no_results_page.title.text() == "Your library has no photos yet"
+
+    unreadable = tmp_path / "unreadable"
+    unreadable.mkdir()
+    (unreadable / "broken.jpg").write_bytes(b"not a jpeg at all" * 100)
+    root = tmp_path / "broken-lib"
+    index_library(root, unreadable)
+    broken = make_window(root)
+    qtbot.waitUntil(lambda: broken.controller.model_ready and broken._status is not None, timeout=15000)
+    search(qtbot, broken, "red")
+    assert broken.no_results_page.title.text() == "No photos are indexed"
+    assert "Problems" in broken.no_results_page.body.text()

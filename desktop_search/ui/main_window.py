@@ -87,6 +87,8 @@ from .widgets import (
 
 log = logging.getLogger(__name__)
 
+WAITING_FOR_MODEL = "Loading model… your search runs as soon as it is ready."
+
 SEARCH_DEBOUNCE_MS = 250
 #: while a long job indexes, re-run the shown search this often so new photos show up
 LIVE_REFRESH_S = 4.0
@@ -482,6 +484,9 @@ class MainWindow(QMainWindow):
             self.model_label.setText("Loading model…")
         elif state == "ready":
             self.model_label.setText(f"Model: {text}")
+            if self.message_label.text() == WAITING_FOR_MODEL:  # no longer true: say nothing stale
+                self._message_timer.stop()
+                self._restore_idle_message()
             if self.stack.currentIndex() == Page.WAITING:
                 self.waiting_page.set_content("Searching…", "")
         else:
@@ -558,7 +563,7 @@ class MainWindow(QMainWindow):
                 self.notify(self.controller.model_error, "error")
             else:
                 self.waiting_page.set_content("Loading model…", "Your search runs as soon as the model is ready.")
-                self.notify("Loading model… your search runs as soon as it is ready.")
+                self.notify(WAITING_FOR_MODEL)
             if not self.model.rowCount():
                 self._show_page(Page.WAITING)
         self.controller.search(query)
@@ -592,16 +597,26 @@ class MainWindow(QMainWindow):
         if results:
             self._show_page(Page.RESULTS)
         else:
-            what = f"“{query.text}”" if query.text else "this example"
-            self.no_results_page.set_content(
-                "No matching photos",
-                f"Nothing in your library matches {what}. Try other words, or check that your folders "
-                "are indexed (Folders…).",
-                icon("search").pixmap(56, 56),
-            )
+            title, detail = self._no_results_text(query)
+            self.no_results_page.set_content(title, detail, icon("search").pixmap(56, 56))
             self._show_page(Page.NO_RESULTS)
         self._update_count_text()
         self.results_shown.emit()
+
+    def _no_results_text(self, query: SearchQuery) -> tuple[str, str]:
+        """Title and advice for an empty result: an empty library is not a query that missed."""
+        status = self._status
+        if status is not None and status.indexed == 0:
+            if status.pending:
+                return ("Your photos are still being indexed",
+                        f"{status.pending:,} photos wait for indexing; results appear as they are done.")
+            if not status.folders:
+                return ("Your library has no photos yet", "Add a folder of photos (Folders…) to search it.")
+            return ("No photos are indexed", "Your folders hold no photos that could be read (Folders… ▸ Problems…).")
+        what = f"“{query.text}”" if query.text else "this example"
+        return ("No matching photos",
+                f"Nothing in your library matches {what}. Try other words, or check that your folders "
+                "are indexed (Folders…).")
 
     def _fetch_more(self) -> None:
         if self._shown_query is None:
