@@ -148,9 +148,12 @@ def cmd_search(args: argparse.Namespace) -> int:
                 min_score=args.min_score,
                 limit=args.limit,
             )
+            started = time.perf_counter()
             results = lib.search(query)
+            ms = 1000 * (time.perf_counter() - started)  # the first query includes loading the model
             if args.json:
-                print(json.dumps({"query": text, "results": [{"path": r.path, "score": round(r.score, 4)} for r in results]}))
+                rows = [{"path": r.path, "score": round(r.score, 4)} for r in results]
+                print(json.dumps({"query": text, "ms": round(ms, 2), "results": rows}))
                 sys.stdout.flush()
             else:
                 print(f"# {text or ' + '.join(args.image)}")
@@ -240,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--before", metavar="DATE", help="only photos taken before (YYYY-MM-DD)")
     p.add_argument("--min-score", type=float, default=None, help="drop results scoring below this")
     p.add_argument("--device", default=None, choices=("cpu", "cuda", "mps"))
-    p.add_argument("--json", action="store_true", help="one JSON line per query")
+    p.add_argument("--json", action="store_true", help="one JSON line per query: query, ms (its search time), results")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("status", help="how many photos are indexed, pending or failed")

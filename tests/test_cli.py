@@ -64,6 +64,7 @@ def test_index_search_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["search", "--library", lib, "--queries-file", str(queries), "--limit", "2", "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["query"] for line in lines] == ["red", "blue"]
+    assert all(line["ms"] > 0 for line in lines)  # each query's own time: the latency a script can check
     assert all(Path(r["path"]).name.startswith("IMG_R") for r in lines[0]["results"])
     assert all(Path(r["path"]).name.startswith("IMG_B") for r in lines[1]["results"])
 
