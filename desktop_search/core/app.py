@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from . import paths
@@ -29,9 +29,9 @@ from .cancel import Cancelled, CancelToken
 from .db import DatabaseError, Folder, Meta, Photo, PhotoStatus, Problem, Vector, open_database
 from .errors import UserError
 from .indexing import FolderSpec, Indexer
-from .indexing.pipeline import photo_timestamp
+from .indexing.pipeline import drop_unused_thumbnails, photo_timestamp
 from .library.imageio import ImageDecodeError, decode
-from .library.scanner import normalise
+from .library.scanner import clean_exclusion, is_below, normalise
 from .models import DEFAULT_MODEL, EmbeddingModel, ModelUnavailable, load_model
 from .models.device import available_cores
 from .search.matrix import EXACT_ROWS, Filters, VectorMatrix
@@ -168,11 +168,22 @@ class PhotoLibrary:
         norm = normalise(path)
         if not os.path.isdir(norm):
             raise UserError(f"not a folder: {path}")
-        excl = json.dumps(sorted({normalise(e) if os.path.isabs(str(e)) else str(e) for e in exclusions}))
+        excl = _exclusions_json(exclusions)
         with Session(self.engine) as s, s.begin():
             existing = s.scalar(select(Folder).where(Folder.path == norm))
             if existing is None:
-                s.add(Folder(path=norm, exclusions=excl))
+                folder = Folder(path=norm, exclusions=excl)
+                s.add(folder)
+                s.flush()
+                # a photo belongs to the deepest watched folder holding it: the new folder takes
+                # over the photos below it that a watched folder above it had
+                above = [f.id for f in s.scalars(select(Folder)) if f.id != folder.id and is_below(norm, f.path)]
+                if above:
+                    s.execute(
+                        update(Photo)
+                        .where(Photo.folder_id.in_(above), *_path_range(norm))
+                        .values(folder_id=folder.id)
+                    )
             elif exclusions:
                 existing.exclusions = excl
         return next(f for f in self.folders() if f.path == norm)
@@ -183,17 +194,42 @@ class PhotoLibrary:
             folder = s.scalar(select(Folder).where(Folder.path == norm))
             if folder is None:
                 raise UserError(f"not a watched folder: {path}")
-            folder.exclusions = json.dumps(sorted(str(e) for e in exclusions))
+            folder.exclusions = _exclusions_json(exclusions)
 
     def remove_folder(self, path: str | Path) -> None:
+        """Stop watching a folder: its photos leave the library (with their vectors, thumbnails
+        and scan problems), except those inside another watched folder, which that folder keeps."""
         norm = normalise(path)
         with Session(self.engine) as s:
             folder = s.scalar(select(Folder).where(Folder.path == norm))
             if folder is None:
                 raise UserError(f"not a watched folder: {path}")
-            ids = list(s.scalars(select(Photo.id).where(Photo.folder_id == folder.id)))
-            s.execute(delete(Folder).where(Folder.id == folder.id))
+            others = [f for f in s.scalars(select(Folder)) if f.id != folder.id]
+            # photos inside a remaining watched folder move to the deepest one (deepest first)
+            keepers = sorted(
+                (f for f in others if is_below(f.path, norm) or is_below(norm, f.path)),
+                key=lambda f: len(f.path),
+                reverse=True,
+            )
+            for keeper in keepers:
+                s.execute(
+                    update(Photo)
+                    .where(Photo.folder_id == folder.id, *_path_range(keeper.path))
+                    .values(folder_id=keeper.id)
+                )
+            rows = s.execute(select(Photo.id, Photo.content_hash).where(Photo.folder_id == folder.id)).all()
+            ids = [r[0] for r in rows]
+            s.execute(delete(Folder).where(Folder.id == folder.id))  # its photos and vectors cascade
+            if not any(is_below(norm, f.path) for f in others):  # problems no other folder still covers
+                inner = tuple(f.path.rstrip("/") + "/" for f in others if is_below(f.path, norm))
+                below = select(Problem.path).where(
+                    (Problem.path == norm) | ((Problem.path > norm + "/") & (Problem.path < norm + "0"))
+                )
+                stale = [p for p in s.scalars(below) if not (inner and p.startswith(inner))]
+                for i in range(0, len(stale), 500):
+                    s.execute(delete(Problem).where(Problem.path.in_(stale[i : i + 500])))
             s.commit()
+        drop_unused_thumbnails(self.engine, self.thumbnails_dir, [r[1] for r in rows])
         with self._matrix_lock:
             for matrix in self._matrices.values():
                 matrix.remove(ids)
@@ -350,14 +386,17 @@ class PhotoLibrary:
 
     def index(self, paths: Iterable[str] | None = None, cancel: CancelToken | None = None) -> Iterator[IndexProgress]:
         """Scan the watched folders (all, or those given) and embed what is new or changed."""
-        specs = self._folder_specs(paths)
-        yield from self._run_job(specs, cancel, None)
+        watched = self._folder_specs()
+        specs = self._folder_specs(paths) if paths is not None else watched
+        yield from self._run_job(specs, cancel, None, watched)
 
     def apply_changes(self, changed_paths: Iterable[str], cancel: CancelToken | None = None) -> Iterator[IndexProgress]:
         """Re-examine only these paths (created, modified, moved or deleted files or folders)."""
         yield from self._run_job(self._folder_specs(), cancel, list(changed_paths))
 
-    def _run_job(self, specs: list[FolderSpec], cancel: CancelToken | None, only: list[str] | None) -> Iterator[IndexProgress]:
+    def _run_job(
+        self, specs: list[FolderSpec], cancel: CancelToken | None, only: list[str] | None, watched: list[FolderSpec] | None = None
+    ) -> Iterator[IndexProgress]:
         if not self._job_lock.acquire(blocking=False):
             raise UserError("another indexing job is already running on this library")
         try:
@@ -366,7 +405,7 @@ class PhotoLibrary:
                 return
             counts = IndexCounts()
             try:
-                for event in self._indexer().run(specs, cancel, only):
+                for event in self._indexer().run(specs, cancel, only, watched):
                     counts = event.counts
                     yield event
             except Cancelled:
@@ -528,6 +567,17 @@ class PhotoLibrary:
                 pstmt = pstmt.where((Problem.path == prefix) | Problem.path.like(prefix + "/%"))
             rows = list(s.execute(stmt)) + list(s.execute(pstmt))
         return sorted((ErrorInfo(r[0], r[1] or "unknown error", r[2]) for r in rows), key=lambda e: e.path)
+
+
+def _exclusions_json(exclusions: Iterable[str]) -> str:
+    """A folder's exclusions as stored: cleaned (see ``scanner.clean_exclusion``), sorted, unique."""
+    return json.dumps(sorted({c for c in (clean_exclusion(str(e)) for e in exclusions) if c}))
+
+
+def _path_range(root: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Photos strictly below ``root``, as a range on the path index (LIKE would ignore case)."""
+    prefix = root.rstrip("/")
+    return Photo.path > prefix + "/", Photo.path < prefix + "0"
 
 
 def _single_threaded_queries(model: EmbeddingModel) -> None:

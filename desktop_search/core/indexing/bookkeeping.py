@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..db import Photo, PhotoStatus, Problem, Vector
+from ..db import Folder, Photo, PhotoStatus, Problem, Vector
 from ..library.metadata import photo_text
 from ..library.scanner import FoundFile, ScanProblem, content_hash
 from ..types import IndexCounts
@@ -43,11 +44,17 @@ class Reconciliation:
     removed_ids: list[int] = field(default_factory=list)
     moved_ids: list[int] = field(default_factory=list)
     stale_ids: list[int] = field(default_factory=list)
+    #: content hashes that removed or changed photos had (their thumbnails may now be unused)
+    dropped_hashes: list[str] = field(default_factory=list)
 
 
-def load_known(engine: Engine, folder_ids: list[int] | None = None, paths: list[str] | None = None) -> list[KnownPhoto]:
+def load_known(
+    engine: Engine, folder_ids: list[int] | None = None, paths: list[str] | None = None, under: list[str] | None = None
+) -> list[KnownPhoto]:
+    """The library's photos: of ``folder_ids`` (all: None) and, with them, every photo below the
+    folders ``under`` whatever folder it belongs to; or (``paths``) those at or below these paths."""
     if paths is None:
-        return _load_all_known(engine, folder_ids)
+        return _load_all_known(engine, folder_ids, under or ())
     cols = (Photo.id, Photo.path, Photo.folder_id, Photo.size, Photo.mtime, Photo.content_hash, Photo.caption)
     out: list[KnownPhoto] = []
     with Session(engine) as s:
@@ -62,15 +69,23 @@ def load_known(engine: Engine, folder_ids: list[int] | None = None, paths: list[
     return list(unique.values())
 
 
-def _load_all_known(engine: Engine, folder_ids: list[int] | None) -> list[KnownPhoto]:
-    """Every photo (of these folders): a rescan reads them all, straight through the driver."""
+def _load_all_known(engine: Engine, folder_ids: list[int] | None, under: Sequence[str] = ()) -> list[KnownPhoto]:
+    """Every photo (of these folders, and below ``under``): a rescan reads them all, straight
+    through the driver."""
     sql = "SELECT id, path, folder_id, size, mtime, content_hash, caption FROM photos"
-    params: tuple[int, ...] = ()
+    params: tuple[int | str, ...] = ()
     if folder_ids is not None:
-        if not folder_ids:
+        clauses = []
+        if folder_ids:
+            clauses.append(f"folder_id IN ({','.join('?' * len(folder_ids))})")
+            params += tuple(int(f) for f in folder_ids)
+        for root in under:  # a range on the unique path index (LIKE would ignore case)
+            prefix = root.rstrip("/")
+            clauses.append("(path > ? AND path < ?)")
+            params += (prefix + "/", prefix + "0")  # "0" follows "/"
+        if not clauses:
             return []
-        sql += f" WHERE folder_id IN ({','.join('?' * len(folder_ids))})"
-        params = tuple(int(f) for f in folder_ids)
+        sql += " WHERE " + " OR ".join(clauses)
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -90,13 +105,16 @@ def reconcile(
     may_remove: set[int] | None,
     checkpoint=lambda: None,
     protected: tuple[str, ...] = (),
+    remove_under: tuple[str, ...] = (),
 ) -> Reconciliation:
     """Bring the photos table in line with ``found``.
 
     ``may_remove``: folder ids whose scan completed: their known photos that the scan did not find
-    (deleted, or now hidden or excluded) are removed. None: every known photo that was looked at and
+    (deleted, or now hidden or excluded) are removed, and so are known photos below the folders
+    ``remove_under`` (prefixes ending in "/"). None: every known photo that was looked at and
     not found is removed (event-driven updates). Photos below ``protected`` folders (which could not
-    be read this time) are kept.
+    be read this time) are kept. A found photo takes the folder ``found`` gives it. A new file with
+    the contents of a photo whose file is gone is a move (even from a folder not scanned now).
     """
     result = Reconciliation()
     counts = result.counts
@@ -109,6 +127,9 @@ def reconcile(
             if row is None:
                 new_files.append((ff, folder_id))
                 continue
+            if row.folder_id != folder_id:  # a watched folder was added or removed above or below it
+                s.execute(update(Photo).where(Photo.id == row.id).values(folder_id=folder_id))
+                pending_updates += 1
             if row.size == ff.size and row.mtime == ff.mtime:
                 counts.unchanged += 1
                 continue
@@ -123,10 +144,12 @@ def reconcile(
                 s.execute(
                     update(Photo)
                     .where(Photo.id == row.id)
-                    .values(size=ff.size, mtime=ff.mtime, content_hash=digest, status=PhotoStatus.PENDING, error=None)
+                    .values(size=ff.size, mtime=ff.mtime, content_hash=digest, status=PhotoStatus.PENDING, error=None,
+                            thumbnail=None)
                 )
                 s.execute(delete(Vector).where(Vector.photo_id == row.id))
                 result.stale_ids.append(row.id)
+                result.dropped_hashes.append(row.content_hash)
                 counts.updated += 1
             pending_updates += 1
             if pending_updates >= CHUNK:
@@ -140,62 +163,93 @@ def reconcile(
             k
             for k in known
             if k.path not in found
-            and (k.folder_id in may_remove if may_remove is not None else True)
+            and (
+                may_remove is None
+                or k.folder_id in may_remove
+                or (remove_under and k.path.startswith(remove_under))
+            )
             and not k.path.startswith(guard)
         ]
         missing_by_hash: dict[str, list[KnownPhoto]] = defaultdict(list)
         for k in missing:
             missing_by_hash[k.content_hash].append(k)
+        known_ids: set[int] | None = None
         moved: set[int] = set()
-        batch: list[dict] = []
-        for i, (ff, folder_id) in enumerate(new_files):
-            try:
-                digest = content_hash(ff.path, ff.size)
-            except OSError:
-                continue  # vanished since the walk
-            candidates = missing_by_hash.get(digest)
-            if candidates:
-                old = candidates.pop()
-                moved.add(old.id)
-                name = Path(ff.path).name
-                s.execute(
-                    update(Photo)
-                    .where(Photo.id == old.id)
-                    .values(path=ff.path, folder_id=folder_id, size=ff.size, mtime=ff.mtime, text=photo_text(old.caption, name))
-                )
-                result.moved_ids.append(old.id)
-                counts.moved += 1
-            else:
-                batch.append(
-                    dict(
-                        folder_id=folder_id,
-                        path=ff.path,
-                        size=ff.size,
-                        mtime=ff.mtime,
-                        content_hash=digest,
-                        status=PhotoStatus.PENDING,
-                        text=photo_text(None, Path(ff.path).name),
-                        updated_at=datetime.now(),
+        for start in range(0, len(new_files), CHUNK):
+            hashed: list[tuple[FoundFile, int, str]] = []
+            for ff, folder_id in new_files[start : start + CHUNK]:
+                try:
+                    hashed.append((ff, folder_id, content_hash(ff.path, ff.size)))
+                except OSError:
+                    continue  # vanished since the walk
+            # contents no missing photo of this scan has: maybe moved here from a folder not scanned
+            unmatched = [d for _, _, d in hashed if not missing_by_hash.get(d)]
+            if unmatched:
+                if known_ids is None:
+                    known_ids = {k.id for k in known}
+                for digest, rows in _gone_elsewhere(s, unmatched, (known_ids, moved), found).items():
+                    missing_by_hash[digest].extend(rows)
+            batch: list[dict] = []
+            for ff, folder_id, digest in hashed:
+                candidates = missing_by_hash.get(digest)
+                if candidates:
+                    old = candidates.pop()
+                    moved.add(old.id)
+                    name = Path(ff.path).name
+                    s.execute(
+                        update(Photo)
+                        .where(Photo.id == old.id)
+                        .values(path=ff.path, folder_id=folder_id, size=ff.size, mtime=ff.mtime, text=photo_text(old.caption, name))
                     )
-                )
-                counts.added += 1
-            if len(batch) >= CHUNK or (i + 1) % CHUNK == 0:
-                if batch:
-                    s.execute(insert(Photo), batch)
-                    batch = []
-                s.commit()
-                checkpoint()
-        if batch:
-            s.execute(insert(Photo), batch)
-        s.commit()
+                    result.moved_ids.append(old.id)
+                    counts.moved += 1
+                else:
+                    batch.append(
+                        dict(
+                            folder_id=folder_id,
+                            path=ff.path,
+                            size=ff.size,
+                            mtime=ff.mtime,
+                            content_hash=digest,
+                            status=PhotoStatus.PENDING,
+                            text=photo_text(None, Path(ff.path).name),
+                            updated_at=datetime.now(),
+                        )
+                    )
+                    counts.added += 1
+            if batch:
+                s.execute(insert(Photo), batch)
+            s.commit()
+            checkpoint()
 
         gone = [k.id for k in missing if k.id not in moved]
         for i in range(0, len(gone), CHUNK):
             s.execute(delete(Photo).where(Photo.id.in_(gone[i : i + CHUNK])))
         s.commit()
         result.removed_ids = gone
+        result.dropped_hashes.extend(k.content_hash for k in missing if k.id not in moved)
         counts.removed = len(gone)
     return result
+
+
+def _gone_elsewhere(
+    s: Session, digests: list[str], skip: tuple[set[int], ...], found: dict[str, tuple[FoundFile, int]]
+) -> dict[str, list[KnownPhoto]]:
+    """Photos with these contents whose file is no longer on disk, in a folder that is (so the
+    folder is not merely unplugged): the sources of moves into the folders being scanned."""
+    out: dict[str, list[KnownPhoto]] = defaultdict(list)
+    cols = (Photo.id, Photo.path, Photo.folder_id, Photo.size, Photo.mtime, Photo.content_hash, Photo.caption)
+    wanted = sorted(set(digests))
+    for i in range(0, len(wanted), CHUNK):
+        rows = s.execute(
+            select(*cols, Folder.path).join(Folder, Folder.id == Photo.folder_id).where(Photo.content_hash.in_(wanted[i : i + CHUNK]))
+        ).all()
+        for row in rows:
+            k = KnownPhoto(*row[:7])
+            if any(k.id in ids for ids in skip) or k.path in found or os.path.lexists(k.path) or not os.path.isdir(row[7]):
+                continue
+            out[k.content_hash].append(k)
+    return out
 
 
 def record_problems(engine: Engine, problems: list[ScanProblem], scanned_roots: list[str]) -> int:

@@ -28,7 +28,16 @@ from ..db import Photo, PhotoStatus, Vector
 from ..library.formats import is_photo_name
 from ..library.imageio import ImageDecodeError, decode, make_thumbnail, may_carry_iptc
 from ..library.metadata import photo_text, read_meta
-from ..library.scanner import FoundFile, ScanProblem, is_excluded, is_hidden, normalise, stat_file, walk
+from ..library.scanner import (
+    Exclusions,
+    FoundFile,
+    ScanProblem,
+    is_below,
+    is_hidden,
+    normalise,
+    stat_file,
+    walk,
+)
 from ..models.base import EmbeddingModel
 from ..models.device import available_cores, limit_torch_threads, release_cpu_memory
 from ..search.matrix import VectorMatrix
@@ -166,26 +175,41 @@ class Indexer:
         folders: list[FolderSpec],
         cancel: CancelToken | None = None,
         only_paths: list[str] | None = None,
+        watched: list[FolderSpec] | None = None,
     ) -> Iterator[IndexProgress]:
-        """Scan ``folders`` (or only ``only_paths`` inside them) and embed what is new."""
+        """Scan ``folders`` (or only ``only_paths`` inside them) and embed what is new.
+
+        ``watched``: every watched folder of the library (default: ``folders``). A photo belongs to
+        the deepest watched folder that holds it; scanning a folder also scans the watched folders
+        nested inside it (each with its own exclusions)."""
         cancel = cancel or CancelToken()
+        watched = list(watched) if watched is not None else list(folders)
         counts = IndexCounts()
         yield IndexProgress("scan", 0, 0, counts=counts, message="Looking for photos…")
         found: dict[str, tuple[FoundFile, int]] = {}
         problems: list[ScanProblem] = []
         complete: set[int] = set()
+        remove_under: tuple[str, ...] = ()
         if only_paths is None:
+            folders = _with_nested(folders, watched)
             for folder in folders:
                 if not os.path.isdir(folder.path):
                     problems.append(ScanProblem(folder.path, "folder is not available (moved, deleted or unmounted)"))
                     continue
-                for i, ff in enumerate(walk(folder.path, folder.exclusions, problems)):
+                nested = [w.path for w in watched if w.id != folder.id and is_below(w.path, folder.path)]
+                excl = Exclusions.of(folder.exclusions, folder.path)
+                for i, ff in enumerate(walk(folder.path, excl, problems, skip=nested)):
                     found.setdefault(ff.path, (ff, folder.id))
                     if i % 2000 == 1999:
                         cancel.checkpoint()
                         yield IndexProgress("scan", len(found), 0, current=ff.path, counts=counts)
                 complete.add(folder.id)
-            known = load_known(self.engine, [f.id for f in folders])
+            # photos below a folder scanned now may still belong to a watched folder above it that
+            # is not scanned (e.g. indexed before this sub-folder was added): look at them too
+            ids = {f.id for f in folders}
+            inner = [f.path for f in folders if any(w.id not in ids and is_below(f.path, w.path) for w in watched)]
+            known = load_known(self.engine, sorted(ids), under=inner)
+            remove_under = tuple(f.path.rstrip("/") + "/" for f in folders if f.id in complete and f.path in inner)
             may_remove: set[int] | None = complete
         else:
             found = self._collect_paths(folders, only_paths, problems)
@@ -194,10 +218,12 @@ class Indexer:
         cancel.checkpoint()
         yield IndexProgress("scan", len(found), len(found), counts=counts, message="Comparing with the library…")
         protected = tuple(p.path for p in problems)
-        rec = reconcile(self.engine, found, known, may_remove, cancel.checkpoint, protected)
+        rec = reconcile(self.engine, found, known, may_remove, cancel.checkpoint, protected, remove_under)
         counts = rec.counts
         if only_paths is None:
             counts.failed += record_problems(self.engine, problems, [f.path for f in folders if f.id in complete])
+        if rec.dropped_hashes:
+            drop_unused_thumbnails(self.engine, self.thumbnails_dir, rec.dropped_hashes)
         matrix = self._matrix_for_current()
         if matrix is not None:
             matrix.remove(rec.removed_ids + rec.stale_ids)
@@ -211,19 +237,32 @@ class Indexer:
         self, folders: list[FolderSpec], paths: list[str], problems: list[ScanProblem]
     ) -> dict[str, tuple[FoundFile, int]]:
         found: dict[str, tuple[FoundFile, int]] = {}
+        rules: dict[int, Exclusions] = {}
         for raw in paths:
             path = normalise(raw)
             folder = _owner(folders, path)
             if folder is None:
                 continue
+            excl = rules.get(folder.id)
+            if excl is None:
+                excl = rules[folder.id] = Exclusions.of(folder.exclusions, folder.path)
+            if excl and excl.match(path):
+                continue
             if os.path.isdir(path):
-                for below in walk(path, folder.exclusions, problems):
+                nested = [f.path for f in folders if f.id != folder.id and is_below(f.path, path)]
+                for below in walk(path, excl, problems, skip=nested):
                     found.setdefault(below.path, (below, folder.id))
+                for inner in nested:  # watched folders inside this one: each with its own rules
+                    sub = _owner(folders, inner)
+                    if sub is not None and sub.path == inner and os.path.isdir(inner):
+                        deeper = [f.path for f in folders if f.id != sub.id and is_below(f.path, inner)]
+                        for below in walk(inner, Exclusions.of(sub.exclusions, sub.path), problems, skip=deeper):
+                            found.setdefault(below.path, (below, sub.id))
                 continue
             ff = stat_file(path)
             if ff is None:
                 continue
-            if is_photo_name(ff.path) and not is_excluded(ff.path, folder.exclusions):
+            if is_photo_name(ff.path):
                 found[ff.path] = (ff, folder.id)
         return found
 
@@ -490,6 +529,43 @@ class Indexer:
             if matrix is not None:
                 matrix.set_texts([pid for pid, _ in chunk], [vecs[p][0] if p in vecs else None for p, _ in chunk],
                                  [vecs[p][1] if p in vecs else None for p, _ in chunk])
+
+
+def _with_nested(folders: list[FolderSpec], watched: list[FolderSpec]) -> list[FolderSpec]:
+    """``folders`` and every watched folder nested inside one of them, in path order."""
+    chosen = {f.id: f for f in folders}
+    for w in watched:
+        if w.id not in chosen and any(is_below(w.path, f.path) for f in folders):
+            chosen[w.id] = w
+    return sorted(chosen.values(), key=lambda f: f.path)
+
+
+def drop_unused_thumbnails(engine: Engine, thumbnails_dir: Path, hashes: list[str]) -> int:
+    """Delete the thumbnails (named by content hash) of these contents unless a photo still uses
+    them (same content, or its ``thumbnail`` column names the file). Returns how many went."""
+    wanted = sorted(set(h for h in hashes if h))
+    if not wanted:
+        return 0
+    files = {h: thumbnails_dir / h[:2] / f"{h}.jpg" for h in wanted}
+    used: set[str] = set()
+    with Session(engine) as s:
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            used.update(s.scalars(select(Photo.content_hash).where(Photo.content_hash.in_(chunk))))
+            names = [str(files[h]) for h in chunk]
+            used.update(Path(t).stem for t in s.scalars(select(Photo.thumbnail).where(Photo.thumbnail.in_(names))) if t)
+    gone = 0
+    for h, path in files.items():
+        if h in used:
+            continue
+        try:
+            path.unlink()
+            gone += 1
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.debug("could not delete the thumbnail %s: %s", path, exc)
+    return gone
 
 
 def _owner(folders: list[FolderSpec], path: str) -> FolderSpec | None:

@@ -6,6 +6,7 @@ import fnmatch
 import hashlib
 import logging
 import os
+import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,18 +55,126 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".") or name.lower() in SYSTEM_FOLDERS
 
 
-def is_excluded(path: str, exclusions: Iterable[str]) -> bool:
-    for pattern in exclusions:
-        if path == pattern or path.startswith(pattern.rstrip("/") + "/") or fnmatch.fnmatch(path, pattern):
+_GLOB_CHARS = frozenset("*?[")
+
+
+def _has_glob(pattern: str) -> bool:
+    return any(c in _GLOB_CHARS for c in pattern)
+
+
+def is_below(path: str, root: str) -> bool:
+    """Whether ``path`` lies strictly inside ``root`` (both normalised)."""
+    return path.startswith(root.rstrip("/") + "/")
+
+
+def clean_exclusion(pattern: str) -> str:
+    """The stored form of an exclusion: absolute paths normalised; relative ones with ``/``
+    separators, no trailing slash, ``./`` kept only on a single name (``./sub``: that sub-folder,
+    not every folder named ``sub``); globs as given (only the separators unified); "" for nothing."""
+    text = str(pattern).strip()
+    if not text:
+        return ""
+    if os.sep != "/":
+        text = text.replace(os.sep, "/")
+    if _has_glob(text):
+        return text
+    if os.path.isabs(text) or text.startswith("~"):
+        return normalise(text)
+    rel = posixpath.normpath(text)
+    if rel in (".", "") or rel.startswith("../"):
+        return ""
+    # "./name" says "this sub-folder of the watched folder", not "any folder of that name"
+    return "./" + rel if text.startswith("./") and "/" not in rel else rel
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """A watched folder's exclusions, resolved once against the folder (``root``):
+
+    * a bare name (no separator, no glob characters) leaves out every file or folder of that name
+      below the watched folder;
+    * a relative path is taken relative to the watched folder;
+    * an absolute path leaves out that file or folder and everything below it;
+    * a glob is matched against the absolute path (and, given a root, the path below it).
+    """
+
+    names: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+    exact: frozenset[str] = frozenset()
+    globs: tuple[str, ...] = ()
+    root: str | None = None
+
+    @staticmethod
+    def of(patterns: Iterable[str], root: str | None = None) -> Exclusions:
+        names: set[str] = set()
+        exact: set[str] = set()
+        globs: list[str] = []
+        base = root.rstrip("/") if root else None
+        for raw in patterns:
+            pattern = clean_exclusion(raw)
+            if not pattern:
+                continue
+            if _has_glob(pattern):
+                globs.append(pattern)
+            elif pattern.startswith("/") or os.path.isabs(pattern):
+                exact.add(pattern.rstrip("/") or "/")
+            elif "/" not in pattern:
+                names.add(os.path.normcase(pattern))
+            elif pattern.startswith("./") and base is not None:
+                exact.add(base + "/" + pattern[2:])
+            elif base is not None:
+                exact.add(base + "/" + pattern)
+            else:
+                exact.add(pattern)  # relative, with nothing to resolve it against: never matches
+        return Exclusions(
+            frozenset(names), tuple(e.rstrip("/") + "/" for e in sorted(exact)), frozenset(exact), tuple(globs), base
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.names or self.exact or self.globs)
+
+    def match(self, path: str) -> bool:
+        if path in self.exact or (self.prefixes and path.startswith(self.prefixes)):
             return True
-    return False
+        rel = None
+        if self.names:
+            if self.root is not None and path.startswith(self.root + "/"):
+                rel = path[len(self.root) + 1 :]
+                parts = rel.split("/")
+            else:
+                parts = path.split("/")
+            if any(os.path.normcase(part) in self.names for part in parts):
+                return True
+        for pattern in self.globs:
+            if fnmatch.fnmatch(path, pattern):
+                return True
+            if self.root is not None:
+                if rel is None and path.startswith(self.root + "/"):
+                    rel = path[len(self.root) + 1 :]
+                if rel is not None and fnmatch.fnmatch(rel, pattern):
+                    return True
+        return False
 
 
-def walk(root: str, exclusions: Iterable[str] = (), problems: list[ScanProblem] | None = None) -> Iterator[FoundFile]:
+def is_excluded(path: str, exclusions: Iterable[str] | Exclusions, root: str | None = None) -> bool:
+    """Whether ``path`` (normalised, absolute) is left out by ``exclusions`` of the watched folder
+    ``root`` (see :class:`Exclusions`)."""
+    rules = exclusions if isinstance(exclusions, Exclusions) else Exclusions.of(exclusions, root)
+    return bool(rules) and rules.match(path)
+
+
+def walk(
+    root: str,
+    exclusions: Iterable[str] | Exclusions = (),
+    problems: list[ScanProblem] | None = None,
+    skip: Iterable[str] = (),
+) -> Iterator[FoundFile]:
     """Yield every photo below ``root``: hidden and system folders skipped, symlink loops broken,
-    unreadable folders reported in ``problems`` and skipped."""
+    unreadable folders reported in ``problems`` and skipped. Folders in ``skip`` (e.g. other
+    watched folders nested inside this one, scanned on their own) are not entered."""
     exts = photo_extensions()
-    excl = tuple(exclusions)
+    excl = exclusions if isinstance(exclusions, Exclusions) else Exclusions.of(exclusions, root)
+    skipped = frozenset(s.rstrip("/") for s in skip)
     seen_dirs: set[tuple[int, int]] = set()
     stack = [root]
     while stack:
@@ -96,12 +205,12 @@ def walk(root: str, exclusions: Iterable[str] = (), problems: list[ScanProblem] 
             path = current.rstrip("/") + "/" + name
             try:
                 if entry.is_dir():
-                    if not is_hidden(name) and not is_excluded(path, excl):
+                    if not is_hidden(name) and path not in skipped and not (excl and excl.match(path)):
                         subdirs.append(path)
                     continue
                 if not is_photo_name(name, exts) or not entry.is_file():
                     continue
-                if excl and is_excluded(path, excl):
+                if excl and excl.match(path):
                     continue
                 est = entry.stat()
             except OSError:
