@@ -9,6 +9,7 @@ import argparse
 import importlib
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -77,6 +78,13 @@ def consume(events: Iterator[IndexProgress], show: bool) -> IndexProgress | None
 def cmd_index(args: argparse.Namespace) -> int:
     from .core.errors import UserError
 
+    if args.model:
+        from .core.models.registry import check_model_name
+
+        check_model_name(args.model)  # a typo must not become the library's model
+    for path in args.paths:  # every path checked before the library changes
+        if not os.path.isdir(os.path.expanduser(path)):
+            raise CliError(f"not a folder: {path}")
     lib = open_library(args, model_name=args.model)
     try:
         started = time.monotonic()
@@ -104,6 +112,11 @@ def cmd_index(args: argparse.Namespace) -> int:
         lib.close()
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 photo``, ``2 photos``, ``1,000 photos``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def _parse_date(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -115,13 +128,17 @@ def _parse_date(value: str | None) -> datetime | None:
 
 def _queries(args: argparse.Namespace) -> list[str | None]:
     queries: list[str | None] = []
-    if args.query:
-        queries.append(args.query)
+    if args.query is not None:
+        if not args.query.strip():
+            raise CliError("the query is empty: type what you remember, or give --image FILE")
+        queries.append(args.query.strip())
     if args.queries_file:
         try:
             lines = Path(args.queries_file).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise CliError(f"cannot read {args.queries_file}: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise CliError(f"cannot read {args.queries_file}: not UTF-8 text (byte {exc.start})") from exc
         queries.extend(line.strip() for line in lines if line.strip())
     if not queries and args.image:
         queries.append(None)
@@ -173,12 +190,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         status = lib.status()
         if args.json:
-            print(json.dumps(status.as_dict()))
-        else:
-            print(f"Library: {lib.root}")
-            print(f"Model:   {status.model}")
-            print(f"Folders: {status.folders}")
-            print(f"Photos:  {status.photos} ({status.indexed} indexed, {status.pending} pending, {status.errors} errors)")
+            out: dict[str, object] = status.as_dict()
+            if args.errors:  # one JSON document: the list goes inside it
+                out["error_list"] = [{"path": e.path, "reason": e.reason} for e in lib.errors()]
+            print(json.dumps(out))
+            return 0
+        print(f"Library: {lib.root}")
+        print(f"Model:   {status.model}")
+        print(f"Folders: {status.folders}")
+        print(f"Photos:  {status.photos} ({status.indexed} indexed, {status.pending} pending, {status.errors} errors)")
         if args.errors:
             for err in lib.errors():
                 print(f"{err.path}: {err.reason}")
@@ -188,6 +208,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_folders(args: argparse.Namespace) -> int:
+    if args.action in ("add", "remove") and not args.paths:
+        raise CliError(f"folders {args.action}: give at least one folder (DIR)")
     lib = open_library(args)
     try:
         if args.action == "add":
@@ -202,7 +224,7 @@ def cmd_folders(args: argparse.Namespace) -> int:
         elif args.action == "list":
             for f in folders:
                 excl = f"  (excluding {', '.join(f.exclusions)})" if f.exclusions else ""
-                print(f"{f.path}  {f.photos} photos, {f.pending} pending, {f.errors} errors{excl}")
+                print(f"{f.path}  {_count(f.photos, 'photo')}, {f.pending} pending, {_count(f.errors, 'error')}{excl}")
             if not folders:
                 print("No folders yet: add one with 'desktop-search folders add DIR' or 'desktop-search index DIR'.")
         return 0
@@ -211,6 +233,26 @@ def cmd_folders(args: argparse.Namespace) -> int:
 
 
 # -- parser --------------------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more: {text}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="desktop-search",
@@ -237,11 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", nargs="?", help="what you remember, e.g. 'kids building a sandcastle'")
     p.add_argument("--image", action="append", metavar="FILE", help="an example photo (repeatable)")
     p.add_argument("--queries-file", metavar="FILE", help="one text query per line; the model loads once")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=_positive_int, default=20, help="how many results (default 20)")
     p.add_argument("--folder", metavar="DIR", help="only photos below this folder")
     p.add_argument("--after", metavar="DATE", help="only photos taken on or after (YYYY-MM-DD)")
     p.add_argument("--before", metavar="DATE", help="only photos taken before (YYYY-MM-DD)")
-    p.add_argument("--min-score", type=float, default=None, help="drop results scoring below this")
+    p.add_argument("--min-score", type=_finite_float, default=None, help="drop results scoring below this")
     p.add_argument("--device", default=None, choices=("cpu", "cuda", "mps"))
     p.add_argument("--json", action="store_true", help="one JSON line per query: query, ms (its search time), results")
     p.set_defaults(func=cmd_search)
@@ -277,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    from .core.errors import ModelUnavailable, UserError
+    from .core.errors import ModelUnavailable, UserError, describe_database_error
 
     try:
         if args.self_test:
@@ -290,6 +332,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except (UserError, CliError, ModelUnavailable) as exc:
         print(f"desktop-search: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        from .core import paths
+
+        message = describe_database_error(exc, getattr(args, "library", None) or paths.default_library_dir())
+        if message is None:
+            raise
+        logging.getLogger(__name__).debug("database error", exc_info=True)
+        print(f"desktop-search: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("desktop-search: interrupted", file=sys.stderr)

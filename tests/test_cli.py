@@ -111,6 +111,34 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     assert "cannot read the library database" in broken.stderr
 
 
+def test_a_damaged_or_read_only_library_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Damage inside the database (past its first page) and a read-only database: one line, exit 1."""
+    photos = tmp_path / "photos"
+    make_photos(photos, 2)
+    lib = tmp_path / "lib"
+    assert main(["--library", str(lib), "index", "--model", "tiny", str(photos), "--json"]) == 0
+    with open(lib / "library.db", "r+b") as f:  # the first page (schema version) stays readable
+        f.seek(8192)
+        f.write(b"\xff" * 8192)
+    for_status = cli("--library", str(lib), "status")
+    assert for_status.returncode == 1 and "Traceback" not in for_status.stderr
+    assert for_status.stderr.strip().count("\n") == 0
+    assert "is damaged" in for_status.stderr and "rebuild" in for_status.stderr
+
+    from desktop_search.core import app
+
+    def read_only(self, *a, **k):  # type: ignore[no-untyped-def]
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    capsys.readouterr()
+    monkeypatch.setattr(app.PhotoLibrary, "add_folder", read_only)
+    other = tmp_path / "other"
+    assert main(["--library", str(other), "folders", "add", str(photos)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "read-only" in err and str(other) in err
+
+
 def test_newer_database_is_refused(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
     assert cli("status", "--library", str(lib)).returncode == 0
@@ -176,3 +204,39 @@ def test_self_test_passes_with_and_without_heic(heic: bool, capsys: pytest.Captu
     assert "self-test passed" in out
     assert ("ok   HEIC photos indexed" in out) == heic
     assert ("HEIC photos: not checked" in out) == (not heic)
+
+
+def test_bad_arguments_are_refused_before_anything_changes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photos = tmp_path / "photos"
+    make_photos(photos, 1)
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    lib = str(tmp_path / "lib")
+    # one missing folder among good ones: nothing is added
+    assert main(["--library", lib, "index", "--model", "tiny", str(photos), str(tmp_path / "nope")]) == 1
+    assert "not a folder" in capsys.readouterr().err
+    assert main(["--library", lib, "folders", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    # a typo in the model name is not stored as the library's model
+    assert main(["--library", lib, "index", "--model", "no-such-model", str(photos)]) == 1
+    assert "unknown model" in capsys.readouterr().err
+    assert main(["--library", lib, "index", "--model", "tiny", str(photos), "--json"]) == 0
+    capsys.readouterr()
+    # status --json --errors stays one JSON document
+    assert main(["--library", lib, "status", "--json", "--errors"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["model"] == "tiny"
+    assert [Path(e["path"]).name for e in status["error_list"]] == ["broken.jpg"]
+    # searches that cannot mean anything
+    for bad in (["search", "red", "--limit", "0"], ["search", "red", "--min-score", "nan"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--library", lib, *bad])
+        assert exit_info.value.code == 2
+    capsys.readouterr()
+    assert main(["--library", lib, "search", "   "]) == 1
+    assert "empty" in capsys.readouterr().err
+    latin1 = tmp_path / "queries.txt"
+    latin1.write_bytes("café au lait\n".encode("latin-1"))
+    assert main(["--library", lib, "search", "--queries-file", str(latin1)]) == 1
+    assert "not UTF-8" in capsys.readouterr().err
+    assert main(["--library", lib, "folders", "add"]) == 1
+    assert "give at least one folder" in capsys.readouterr().err

@@ -297,4 +297,4 @@ def test_cli_download_offline_is_one_line_and_exit_1(home, tiny_entry, monkeypat
     monkeypatch.setenv(download.HUB_ENV, closed_port_url())
     assert _run_cli("models", "download", tiny_entry.name) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: cannot reach 127.0.0.1")
+    assert err.count("\n") == 1 and err.startswith("desktop-search: cannot reach 127.0.0.1")

@@ -201,7 +201,7 @@ def _download(raw_name: str) -> int:
     try:
         arch, pretrained = catalog.parse_clip_name(name)
     except ModelUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"desktop-search: {exc}", file=sys.stderr)
         return 1
     entry = catalog.get(name)
     had_weights = catalog.cached_weights(arch, pretrained) is not None
@@ -214,11 +214,11 @@ def _download(raw_name: str) -> int:
         weights = ensure_weights(name, progress)
     except ModelUnavailable as exc:
         progress.finish()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"desktop-search: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         progress.finish()
-        print("interrupted; run the same command again to resume", file=sys.stderr)
+        print("desktop-search: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     progress.finish()
     print(f"{'ready' if had_weights else 'downloaded'}: {name} in {weights}")

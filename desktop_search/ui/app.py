@@ -187,5 +187,13 @@ def _arm_screenshot(window, options: GuiOptions, outcome: dict[str, int]) -> Non
 
         check()
 
+    def open_failed(text: str) -> None:  # nothing to wait for: say why and stop at once
+        timer.stop()
+        print(f"desktop-search: {text}", file=sys.stderr)
+        outcome["code"] = 1
+        window.close()
+        _quit_when_closed(window)
+
+    window.controller.open_failed.connect(open_failed)
     timer.timeout.connect(tick)
     timer.start()

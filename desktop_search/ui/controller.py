@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop_search.core.cancel import CancelToken
+from desktop_search.core.errors import describe_database_error
+from desktop_search.core.library.scanner import clean_exclusion
 from desktop_search.core.types import (
     FolderInfo,
     IndexCounts,
@@ -50,7 +52,7 @@ log = logging.getLogger(__name__)
 
 def user_message(exc: BaseException) -> str:
     """A one-line message for the status bar."""
-    text = str(exc).strip() or type(exc).__name__
+    text = describe_database_error(exc) or str(exc).strip() or type(exc).__name__
     text = text.splitlines()[0]
     return text[:1].upper() + text[1:]
 
@@ -441,7 +443,8 @@ class LibraryController(QObject):
 
     def set_global_exclusions(self, exclusions: Iterable[str]) -> None:
         """Folders excluded everywhere (from the settings): merged into every folder's exclusions."""
-        new = [e for e in dict.fromkeys(exclusions) if e]
+        # compared in their stored form (as PhotoLibrary.set_exclusions keeps them)
+        new = [e for e in dict.fromkeys(clean_exclusion(str(x)) for x in exclusions) if e]
         old = self.global_exclusions
         self.global_exclusions = new
         if self.lib is None or set(old) == set(new):

@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
+from desktop_search.core.errors import ModelUnavailable, UserError, describe_database_error
+
 log = logging.getLogger(__name__)
 
 #: how long one drain of the event queue may take on the GUI thread
@@ -61,7 +63,10 @@ class _JobThread(QThread):
                 result = self._drain(result)
             job._put(_Done(value=result))
         except BaseException as exc:
-            if not job.cancelled:
+            if isinstance(exc, UserError | ModelUnavailable) or describe_database_error(exc):
+                # expected (a damaged library, an unavailable model): the window shows the message
+                log.warning("background job %r: %s", job.name, str(exc).splitlines()[0] if str(exc) else exc)
+            elif not job.cancelled:
                 log.exception("background job %r failed", job.name)
             job._put(_Done(error=exc))
 

@@ -56,7 +56,8 @@ def open_database(path: Path) -> Engine:
         version = _user_version(engine)
     except Exception as exc:  # not a database at all, or unreadable
         engine.dispose()
-        raise DatabaseError(f"cannot read the library database {path}: {exc}") from exc
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]  # not SQLAlchemy's "Background on this error" line
+        raise DatabaseError(f"cannot read the library database {path}: {reason}") from exc
     if version > SCHEMA_VERSION:
         engine.dispose()
         raise NewerDatabaseError(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from ..errors import ModelUnavailable
 from .base import EmbeddingModel
 
-__all__ = ["DEFAULT_MODEL", "ModelUnavailable", "load_model", "register_model"]
+__all__ = ["DEFAULT_MODEL", "ModelUnavailable", "check_model_name", "load_model", "register_model"]
 
 DEFAULT_MODEL = "builtin"
 
@@ -22,6 +22,13 @@ _FACTORIES: dict[str, Factory] = {}
 def register_model(prefix: str, factory: Factory) -> None:
     """Register ``factory(name, device)`` for names equal to ``prefix`` or starting with ``prefix:``."""
     _FACTORIES[prefix] = factory
+
+
+def check_model_name(name: str) -> None:
+    """Raise :class:`ModelUnavailable` for a name no registered loader takes (a typo), without
+    loading anything; whether a known name's weights are present is found out when it loads."""
+    if name not in _FACTORIES and name.split(":", 1)[0] not in _FACTORIES:
+        raise ModelUnavailable(f"unknown model {name!r}; see 'desktop-search models list'")
 
 
 def _builtin_factory(name: str, device: str | None) -> EmbeddingModel:
