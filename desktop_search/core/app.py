@@ -453,7 +453,9 @@ class PhotoLibrary:
             examples += self._stored_vectors(model.key, query.photo_ids)
         if examples:
             mean = np.mean(examples, axis=0)
-            parts.append((mean / max(float(np.linalg.norm(mean)), 1e-8), 1.0, True))
+            # with a text part, example scores are brought to the text scores' scale (see FusionScorer)
+            scale = float(model.fusion.example_weight) if parts else 1.0
+            parts.append((mean / max(float(np.linalg.norm(mean)), 1e-8), scale, True))
         if not parts:
             return []
         filters = Filters(
@@ -462,8 +464,8 @@ class PhotoLibrary:
             before=query.before.timestamp() if query.before else None,
             exclude_ids=frozenset(query.photo_ids),
         )
-        weight = 1.0 / len(parts)
-        hits = matrix.search([(v, weight, img) for v, _, img in parts], model.fusion, query.limit, filters, query.min_score)
+        share = 1.0 / len(parts)
+        hits = matrix.search([(v, w * share, img) for v, w, img in parts], model.fusion, query.limit, filters, query.min_score)
         return self._results(hits)
 
     def _query_vector(self, model: EmbeddingModel, text: str) -> np.ndarray:

@@ -42,6 +42,11 @@ class FusionScorer(ABC):
     #: changes this must say so.
     rowwise: bool = False
 
+    #: what one unit of an example photo's cosine similarity weighs against this scorer's text-query
+    #: scores when a search has both (text AND "like this photo"): the two must be on one scale, or
+    #: the part with the larger numbers decides alone
+    example_weight: float = 1.0
+
     @abstractmethod
     def score(
         self,

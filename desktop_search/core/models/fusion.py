@@ -42,6 +42,9 @@ class LearnedFusion(FusionScorer):
         self.nu = float(p["nu"])
         self.s2 = float(np.exp(p["log_s2"]))
         self.t0 = float(p["t0"])
+        # text-query scores are in units of s_img per unit of image match: an example photo's cosine
+        # counts the same (a text query and an example then weigh alike in a combined search)
+        self.example_weight = self.s_img
 
     def query_logit(self, query: np.ndarray) -> float:
         """The query's part of the text-vs-image attention logit."""
