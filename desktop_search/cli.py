@@ -95,6 +95,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         last = consume(lib.index(targets), show)
         counts = last.counts if last else IndexCounts()
         seconds = round(time.monotonic() - started, 3)
+        if lib.model_warning:
+            print(f"desktop-search: {lib.model_warning}", file=sys.stderr)
         if last is not None and last.phase == "cancelled":
             raise UserError("indexing was cancelled")
         if args.json:
@@ -179,7 +181,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                 if not results:
                     print("   (no photos found)")
         if lib.model_warning:
-            print(lib.model_warning, file=sys.stderr)
+            print(f"desktop-search: {lib.model_warning}", file=sys.stderr)
         return 0
     finally:
         lib.close()
@@ -198,7 +200,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"Library: {lib.root}")
         print(f"Model:   {status.model}")
         print(f"Folders: {status.folders}")
-        print(f"Photos:  {status.photos} ({status.indexed} indexed, {status.pending} pending, {status.errors} errors)")
+        print(f"Photos:  {status.photos:,} ({status.indexed:,} indexed, {status.pending:,} pending)")
+        if status.errors:  # unreadable photos and folders (these are not all counted among the photos)
+            print(f"Problems: {status.errors:,} unreadable files or folders"
+                  + ("" if args.errors else " (see 'desktop-search status --errors')"))
         if args.errors:
             for err in lib.errors():
                 print(f"{err.path}: {err.reason}")

@@ -258,7 +258,7 @@ class PhotoLibrary:
                     if name == DEFAULT_MODEL:
                         raise UserError(f"the built-in model cannot be loaded: {exc}") from exc
                     self.model_warning = f"model {name} is unavailable ({exc}); using {DEFAULT_MODEL}"
-                    log.warning(self.model_warning)
+                    log.info(self.model_warning)  # the CLI and the window say it to the user, once
                     model = self._models.get(DEFAULT_MODEL) or load_model(DEFAULT_MODEL, device=self.device)
                     self._models[DEFAULT_MODEL] = model
                 self._models[name] = model
