@@ -37,8 +37,14 @@ def add_library_option(parser: argparse.ArgumentParser, *, top: bool = False) ->
     parser.add_argument("--library", metavar="DIR", default=None if top else argparse.SUPPRESS, help=LIBRARY_HELP)
 
 
-def open_library(args: argparse.Namespace, model_name: str | None = None):
+def open_library(args: argparse.Namespace, model_name: str | None = None, *, existing: bool = False):
+    """The library of ``--library`` (or the user's). ``existing``: a command that only reads must not
+    create a library at a mistyped path: it says there is none instead."""
     from .core.app import PhotoLibrary
+
+    given = getattr(args, "library", None)
+    if existing and given and not (Path(given).expanduser() / "library.db").exists():
+        raise CliError(f"no library at {given} (index a folder into it first: desktop-search --library {given} index DIR)")
 
     return PhotoLibrary.open(getattr(args, "library", None), model_name=model_name, device=getattr(args, "device", None))
 
@@ -155,7 +161,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     for image in args.image or ():
         if not os.path.isfile(image):
             raise CliError(f"no such file: {image}")
-    lib = open_library(args)
+    lib = open_library(args, existing=True)
     try:
         for text in queries:
             query = SearchQuery(
@@ -188,7 +194,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    lib = open_library(args)
+    lib = open_library(args, existing=True)
     try:
         status = lib.status()
         if args.json:

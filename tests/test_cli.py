@@ -141,7 +141,9 @@ def test_a_damaged_or_read_only_library_is_one_line(tmp_path: Path, capsys: pyte
 
 def test_newer_database_is_refused(tmp_path: Path) -> None:
     lib = tmp_path / "lib"
-    assert cli("status", "--library", str(lib)).returncode == 0
+    mistyped = cli("status", "--library", str(lib))  # a read-only command creates no library
+    assert mistyped.returncode == 1 and "no library at" in mistyped.stderr and not lib.exists()
+    assert cli("folders", "list", "--library", str(lib)).returncode == 0
     conn = sqlite3.connect(lib / "library.db")
     conn.execute("PRAGMA user_version = 99")
     conn.close()
