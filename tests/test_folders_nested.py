@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from desktop_search.core.app import PhotoLibrary
+from desktop_search.core.errors import UserError
 from desktop_search.core.types import IndexCounts, SearchQuery
 from tests.fakes import solid_image
 from tests.test_indexing import make_photos
@@ -266,3 +267,22 @@ def test_is_excluded_rules() -> None:
     assert is_excluded(f"{root}/a/Screenshots/x.png", ["*/Screenshots/*"], root)
     assert is_excluded(f"{root}/a/x.png", ["a/*.png"], root)
     assert clean_exclusion(" sub/ ") == "sub" and clean_exclusion("./sub") == "./sub" and clean_exclusion(".") == ""
+
+
+def test_a_folder_reached_through_a_link_is_not_watched_twice(tmp_path: Path) -> None:
+    """The same photos under two names would be indexed (and found) twice: refused with a message."""
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(real)
+    (tmp_path / "sublink").symlink_to(real / "sub")
+    lib = PhotoLibrary.open(tmp_path / "lib", model_name="tiny")
+    try:
+        lib.add_folder(real)
+        lib.add_folder(real / "sub")  # plain nesting stays allowed
+        with pytest.raises(UserError, match="through a link"):
+            lib.add_folder(tmp_path / "link")
+        with pytest.raises(UserError, match="through a link"):
+            lib.add_folder(tmp_path / "sublink")
+        assert [f.path for f in lib.folders()] == [real.as_posix(), (real / "sub").as_posix()]
+    finally:
+        lib.close()

@@ -172,6 +172,7 @@ class PhotoLibrary:
         with Session(self.engine) as s, s.begin():
             existing = s.scalar(select(Folder).where(Folder.path == norm))
             if existing is None:
+                _refuse_a_second_way_in(norm, list(s.scalars(select(Folder.path))))
                 folder = Folder(path=norm, exclusions=excl)
                 s.add(folder)
                 s.flush()
@@ -569,6 +570,19 @@ class PhotoLibrary:
                 pstmt = pstmt.where((Problem.path == prefix) | Problem.path.like(prefix + "/%"))
             rows = list(s.execute(stmt)) + list(s.execute(pstmt))
         return sorted((ErrorInfo(r[0], r[1] or "unknown error", r[2]) for r in rows), key=lambda e: e.path)
+
+
+def _refuse_a_second_way_in(path: str, watched: list[str]) -> None:
+    """A folder that is, holds or lies inside a watched folder only through a link would index the
+    same photos twice under two names: say which folder it is instead (plain nesting is fine)."""
+    real = os.path.realpath(path)
+    for other in watched:
+        other_real = os.path.realpath(other)
+        if real == other_real:
+            raise UserError(f"{path} is the watched folder {other} (through a link)")
+        nested_really = is_below(real, other_real) or is_below(other_real, real)
+        if nested_really and not (is_below(path, other) or is_below(other, path)):
+            raise UserError(f"{path} and the watched folder {other} hold the same photos (through a link)")
 
 
 def _exclusions_json(exclusions: Iterable[str]) -> str:
