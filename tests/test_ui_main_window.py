@@ -291,28 +291,28 @@ def test_settings_are_saved_and_applied(qtbot, make_window, library) -> None:
 
 
 def test_window_size_and_place_are_remembered(qtbot, library) -> None:
-    """Closed at 700 × 480, the window opens at 700 × 480 the next time; a damaged value in the
+    """Closed at 960 × 520, the window opens at 960 × 520 the next time (the offscreen screen is 800 px wide: restoring clamps wider windows to the minimum width); a damaged value in the
     settings file leaves the default size."""
     from desktop_search.core import settings as settings_mod
 
     first = MainWindow(library=library, watch=False)
     qtbot.addWidget(first)
     first.show()
-    first.resize(700, 480)
-    qtbot.waitUntil(lambda: first.size().width() == 700)
+    first.resize(960, 520)
+    qtbot.waitUntil(lambda: first.size().height() == 520)
     first.close()
     assert first.closed
     assert settings_mod.load().window_geometry
 
     again = MainWindow(library=library, watch=False)
     qtbot.addWidget(again)
-    assert (again.size().width(), again.size().height()) == (700, 480)
+    assert (again.size().width(), again.size().height()) == (960, 520)
     again.close()
 
     settings_mod.save(settings_mod.Settings(window_geometry="not geometry"))
     fresh = MainWindow(library=library, watch=False)
     qtbot.addWidget(fresh)
-    assert fresh.size().width() != 700
+    assert fresh.size().height() != 520
     fresh.close()
 
 
@@ -334,3 +334,54 @@ def test_an_empty_library_says_so_instead_of_no_matches(qtbot, make_window, tmp_
     search(qtbot, broken, "red")
     assert broken.no_results_page.title.text() == "No photos are indexed"
     assert "Problems" in broken.no_results_page.body.text()
+
+
+def test_enter_selects_the_first_of_the_new_results(qtbot, make_window, library) -> None:
+    """Typing a new query and pressing Enter at once: when its results come, the first is selected
+    (Space then previews it), not a photo of the previous search."""
+    window = ready_window(qtbot, make_window, library)
+    search(qtbot, window, "red")
+    window.search_field.setFocus()
+    with qtbot.waitSignal(window.results_shown, timeout=10000):
+        window.search_field.setText("blue")
+        qtbot.keyClick(window.search_field, Qt.Key.Key_Return)
+    current = window.current_result()
+    assert current is not None and os.path.basename(current.path).startswith("blue")
+    assert window.view.hasFocus() or QApplication.focusWidget() is window.view
+
+
+def test_clearing_the_search_brings_back_the_library_summary(qtbot, make_window, library) -> None:
+    window = ready_window(qtbot, make_window, library)
+    search(qtbot, window, "red")
+    qtbot.waitUntil(lambda: "result" in window.message_label.text(), timeout=5000)
+    window.search_field.clear()
+    window.run_search()
+    qtbot.waitUntil(lambda: "indexed in 1 folder" in window.message_label.text(), timeout=5000)
+    assert "result" not in window.message_label.text()
+
+
+def test_changing_the_order_keeps_the_selected_photo(qtbot, make_window, library) -> None:
+    from desktop_search.ui.results_model import SortOrder
+
+    window = ready_window(qtbot, make_window, library)
+    search(qtbot, window, "red")
+    window.view.setCurrentIndex(window.model.index(5, 0))
+    chosen = window.current_result()
+    assert chosen is not None
+    window._apply_sort(SortOrder.OLDEST)
+    after = window.current_result()
+    assert after is not None and after.photo_id == chosen.photo_id
+    assert {r.photo_id for r in window.selected_results()} == {chosen.photo_id}
+    window._apply_sort(SortOrder.RELEVANCE)
+
+
+def test_a_library_that_cannot_be_opened_disables_what_needs_it(qtbot, make_window, tmp_path) -> None:
+    root = tmp_path / "broken"
+    root.mkdir()
+    (root / "library.db").write_text("not a database " * 100)
+    window = make_window(root)
+    qtbot.waitUntil(lambda: window._open_error is not None, timeout=10000)
+    assert "cannot be opened" in window.loading_page.title.text()
+    assert not window.loading_page.body.text().startswith("Cannot open the library")
+    assert not window.add_folder_action.isEnabled() and not window.folders_action.isEnabled()
+    assert not window.search_field.isEnabled()

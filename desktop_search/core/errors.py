@@ -27,10 +27,12 @@ def _sqlite_error(exc: BaseException) -> BaseException | None:
     return None
 
 
-def describe_database_error(exc: BaseException, library: object = None) -> str | None:
+def describe_database_error(
+    exc: BaseException, library: object = None, rebuild: str = "run 'desktop-search index'"
+) -> str | None:
     """One line for the user when ``exc`` comes from a library database that cannot be used
     (damaged, read-only, on a full or failing disk); None for anything else (a bug: let it raise).
-    ``library``: the library folder, named in the message when given."""
+    ``library``: the library folder, named in the message when given; ``rebuild``: how to rebuild."""
     import sqlite3
 
     at = f" {library}" if library else ""
@@ -44,8 +46,8 @@ def describe_database_error(exc: BaseException, library: object = None) -> str |
     if "readonly" in lowered or "read-only" in lowered:
         return f"cannot write to the library{at}: it is read-only ({text}); check the folder's permissions"
     if "malformed" in lowered or "not a database" in lowered or "corrupt" in lowered:
-        return (f"the library database{in_} is damaged ({text}); move library.db away and run "
-                "'desktop-search index' to rebuild the index (your photos are not touched)")
+        return (f"the library database{in_} is damaged ({text}); move library.db away and {rebuild} "
+                "to rebuild the index (your photos are not touched)")
     if "disk is full" in lowered or "disk i/o" in lowered:
         return f"cannot write to the library{at}: {text}; free some disk space and try again"
     if "locked" in lowered or "busy" in lowered:

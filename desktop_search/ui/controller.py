@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 def user_message(exc: BaseException) -> str:
     """A one-line message for the status bar."""
-    text = describe_database_error(exc) or str(exc).strip() or type(exc).__name__
+    text = describe_database_error(exc, rebuild="open Desktop Search again") or str(exc).strip() or type(exc).__name__
     text = text.splitlines()[0]
     return text[:1].upper() + text[1:]
 

@@ -143,6 +143,8 @@ class MainWindow(QMainWindow):
         self._limit = self.settings.results_per_page
         self._example: Example | None = None
         self._shown_query: SearchQuery | None = None
+        self._select_first_when_shown = False  # Enter was pressed while the results were on their way
+        self._open_error: str | None = None  # why the library could not be opened
         self._last_submitted: SearchQuery | None = None
         self._closing = False
         self._closed = False
@@ -161,7 +163,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.resize(1180, 780)
-        self.setMinimumSize(640, 420)
+        self.setMinimumSize(960, 480)  # the search bar's controls fit side by side (~940 px)
         if self.settings.window_geometry:  # as the user left it (an unusable value keeps the default)
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode("ascii")))
 
@@ -476,7 +478,14 @@ class MainWindow(QMainWindow):
             self.run_search()
 
     def _open_failed(self, text: str) -> None:
-        self.loading_page.set_content("The library cannot be opened", text, std(QStyle.StandardPixmap.SP_MessageBoxCritical).pixmap(64, 64))
+        self._open_error = text
+        body = text.removeprefix("Cannot open the library: ")  # the page's title says that already
+        self.loading_page.set_content("The library cannot be opened", body, std(QStyle.StandardPixmap.SP_MessageBoxCritical).pixmap(64, 64))
+        # nothing that needs the library can work now: say so by disabling it, not by failing later
+        for action in (self.add_folder_action, self.folders_action, self.example_action, self.rescan_action,
+                       self.pause_action, self.stop_action, self.paste_action):
+            action.setEnabled(False)
+        self.search_field.setEnabled(False)
         self.notify(text, "error", timeout_ms=0)
 
     def _model_state(self, state: str, text: str) -> None:
@@ -532,6 +541,11 @@ class MainWindow(QMainWindow):
     def _return_pressed(self) -> None:
         self._debounce.stop()
         self.run_search(force=True)
+        if self.controller.search_pending:
+            # the results on the grid are the previous search's: select the first of the new ones
+            # when they arrive (Space and Enter then act on them), not one of these
+            self._select_first_when_shown = True
+            return
         if self.model.rowCount():
             self.view.setFocus()
             if not self.view.currentIndex().isValid():
@@ -553,6 +567,7 @@ class MainWindow(QMainWindow):
             self.model.clear()
             self.controller.search(query)
             self._show_default_page()
+            self._update_count_text()  # the library's summary again, not the last search's count
             self._restore_idle_message()
             return
         if self.controller.lib is None:
@@ -578,6 +593,7 @@ class MainWindow(QMainWindow):
         current = self.current_result()
         scroll = self.view.verticalScrollBar().value()
         self._shown_query = query
+        select_first, self._select_first_when_shown = self._select_first_when_shown, False
         self.model.set_results(results, more_available=more)
         if same:
             # the same search again (the library changed, or the next page): keep the user's place
@@ -596,6 +612,9 @@ class MainWindow(QMainWindow):
             self.loader.cancel_pending()
         if results:
             self._show_page(Page.RESULTS)
+            if select_first and not self.view.currentIndex().isValid():
+                self.view.setFocus()
+                self.view.setCurrentIndex(self.model.index(0, 0))
         else:
             title, detail = self._no_results_text(query)
             self.no_results_page.set_content(title, detail, icon("search").pixmap(56, 56))
@@ -644,7 +663,19 @@ class MainWindow(QMainWindow):
 
     # -- sort and cutoff -------------------------------------------------------------------------
     def _apply_sort(self, order: SortOrder) -> None:
+        current = self.current_result()
+        selected = {r.photo_id for r in self.selected_results()}
         self.model.set_sort_order(order)
+        if current is not None or selected:  # the same photos stay selected, the current one in view
+            selection = self.view.selectionModel()
+            for row, r in enumerate(self.model.results()):
+                if r.photo_id in selected:
+                    selection.select(self.model.index(row, 0), selection.SelectionFlag.Select)
+            row = self.model.row_of(current.photo_id) if current is not None else -1
+            if row >= 0:
+                index = self.model.index(row, 0)
+                selection.setCurrentIndex(index, selection.SelectionFlag.NoUpdate)
+                self.view.scrollTo(index)
         i = self.sort_combo.findData(order)
         if i >= 0 and self.sort_combo.currentIndex() != i:
             self.sort_combo.blockSignals(True)
@@ -1018,7 +1049,8 @@ class MainWindow(QMainWindow):
         if not path:
             return
         if self.controller.lib is None:
-            self.notify("The library is still opening; try again in a moment", "warning")
+            self.notify(self._open_error or "The library is still opening; try again in a moment",
+                        "error" if self._open_error else "warning")
             return
         self.controller.add_folder(path)
         self._show_page(Page.HINT if not self.current_query_parts_present() else self.stack.currentIndex())
@@ -1110,7 +1142,7 @@ class MainWindow(QMainWindow):
             return ""
         if not s.folders:
             return "No folders yet"
-        text = f"{s.indexed:,} photos indexed in {s.folders} folder{'s' if s.folders != 1 else ''}"
+        text = f"{_count(s.indexed, 'photo')} indexed in {_count(s.folders, 'folder')}"
         if s.errors:
             text += f" · {s.errors:,} could not be read"
         return text
@@ -1122,7 +1154,7 @@ class MainWindow(QMainWindow):
 
     def _status_changed(self, status: LibraryStatus) -> None:
         self._status = status
-        self.count_label.setText(f"Library: {status.indexed:,} photos" if status.folders else "")
+        self.count_label.setText(f"Library: {_count(status.indexed, 'photo')}" if status.folders else "")
         self.count_label.setToolTip(
             f"{status.indexed:,} indexed, {status.pending:,} waiting, {status.errors:,} problems "
             f"in {status.folders} folder{'s' if status.folders != 1 else ''}"
@@ -1253,3 +1285,8 @@ class MainWindow(QMainWindow):
     @property
     def closed(self) -> bool:
         return self._closed
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 photo``, ``2 photos``, ``1,000 photos``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"

@@ -79,6 +79,10 @@ class ResultsView(QListView):
 
     def _fit_grid(self) -> None:
         available = self.viewport().width() - 2
+        if not self.verticalScrollBar().isVisible():
+            # the icon-mode layout keeps room for a scroll bar it may need: without this, the last
+            # column wraps and leaves a column-wide empty band on the right
+            available -= self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
         if available <= 0:
             return
         columns = max(1, available // max(1, self._cell.width()))
