@@ -385,3 +385,30 @@ def test_a_library_that_cannot_be_opened_disables_what_needs_it(qtbot, make_wind
     assert not window.loading_page.body.text().startswith("Cannot open the library")
     assert not window.add_folder_action.isEnabled() and not window.folders_action.isEnabled()
     assert not window.search_field.isEnabled()
+
+
+def test_switching_to_a_model_that_cannot_be_had_keeps_the_old_one(qtbot, make_window, library) -> None:
+    """Offline, a CLIP model cannot download: the window says so at once, the library stays on its
+    model and the label names it (no endless '(re-indexing)'); a switch that works re-indexes, then
+    the label drops the note."""
+    from desktop_search.core.errors import ModelUnavailable
+    from desktop_search.core.models.registry import register_model
+
+    def offline(name, device):  # type: ignore[no-untyped-def]
+        raise ModelUnavailable("cannot reach huggingface.co: network is unreachable")
+
+    register_model("offline-model", offline)
+    window = ready_window(qtbot, make_window, library)
+    window.settings.model = "offline-model"
+    window.controller.set_model("offline-model")
+    qtbot.waitUntil(lambda: "Cannot switch to offline-model" in window.message_label.text(), timeout=10000)
+    assert "cannot reach huggingface.co" in window.message_label.text()
+    assert window.controller.lib is not None and window.controller.lib.model_name == "tiny"
+    assert window.model_label.text() == "Model: tiny" and window.settings.model == "tiny"
+
+    states: list[str] = []
+    window.controller.model_state.connect(lambda state, text: states.append(text))
+    window.controller.set_model("tiny2")
+    qtbot.waitUntil(lambda: window.model_label.text() == "Model: tiny2" and "tiny2 (re-indexing)" in states,
+                    timeout=20000)
+    assert states[-1] == "tiny2"

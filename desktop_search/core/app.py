@@ -265,6 +265,15 @@ class PhotoLibrary:
                 self._models[name] = model
             return model
 
+    def forget_model(self, name: str) -> None:
+        """Drop a loaded model name (and the fallback cached under it), e.g. after a failed switch."""
+        with self._model_lock:
+            model = self._models.pop(name, None)
+        if model is not None and model not in self._models.values():
+            close = getattr(model, "close", None)
+            if close is not None:
+                close()
+
     def load_model(self) -> None:
         """Load the search model (and warm up its matrix) ahead of the first query.
 

@@ -72,6 +72,8 @@ class WriterTask:
 class LibraryController(QObject):
     opened = Signal()
     open_failed = Signal(str)
+    #: a model switch failed (offline, missing weights): the library stays on this model name
+    model_switch_failed = Signal(str)
     #: "loading", "ready" or "failed", plus a message
     model_state = Signal(str, str)
     folders_changed = Signal(list)
@@ -473,12 +475,32 @@ class LibraryController(QObject):
         if self.lib is None or name == self.lib.model_name:
             return
         lib = self.lib
+        previous = lib.model_name
 
-        def done(_: object) -> None:
+        def switch(_: object) -> str | None:
+            """Load the new model first (a CLIP model downloads here); one that cannot be had leaves
+            the library on its model. Returns why not, or None."""
+            lib.model_warning = None
+            lib.set_model(name)
+            lib.get_model(name)
+            if lib.model_warning:  # it fell back to builtin: keep what the library had
+                lib.forget_model(name)
+                lib.set_model(previous)
+                return lib.model_warning
+            return None
+
+        def done(failure: str | None) -> None:
+            if failure:
+                self.model_state.emit("ready", lib.model_name)
+                self.message.emit(f"Cannot switch to {name}: {failure.split('(', 1)[-1].rsplit(')', 1)[0]}; "
+                                  f"still using {lib.model_name}", "error")
+                self.model_switch_failed.emit(previous)
+                return
             self.model_state.emit("ready", f"{lib.model_name} (re-indexing)")
-            self.index(label="Re-indexing with the new model…")
+            self._enqueue(WriterTask("index", "Re-indexing with the new model…", lambda token: lib.index(None, cancel=token),
+                                     on_done=lambda _: self.model_state.emit("ready", lib.model_name)))
 
-        self._enqueue(WriterTask("folder", "Switching model…", lambda token: lib.set_model(name), on_done=done))
+        self._enqueue(WriterTask("folder", "Switching model…", switch, on_done=done))
 
     def rescan(self, paths: Iterable[str] | None = None) -> None:
         self.index(paths, label="Rescanning…")

@@ -443,6 +443,7 @@ class MainWindow(QMainWindow):
         c = self.controller
         c.opened.connect(self._library_opened)
         c.open_failed.connect(self._open_failed)
+        c.model_switch_failed.connect(self._model_switch_failed)
         c.model_state.connect(self._model_state)
         c.folders_changed.connect(self._folders_changed)
         c.status_changed.connect(self._status_changed)
@@ -487,6 +488,12 @@ class MainWindow(QMainWindow):
             action.setEnabled(False)
         self.search_field.setEnabled(False)
         self.notify(text, "error", timeout_ms=0)
+
+    def _model_switch_failed(self, kept: str) -> None:
+        """The controller said why (an error message); the settings follow the model still in use."""
+        if self.settings.model != kept:
+            self.settings.model = kept
+            self._save_settings()
 
     def _model_state(self, state: str, text: str) -> None:
         if state == "loading":
@@ -1082,6 +1089,8 @@ class MainWindow(QMainWindow):
             self.set_thumbnail_size(new.thumbnail_size)
         if new.results_per_page != old.results_per_page:
             self._limit = new.results_per_page
+            if self._shown_query is not None:  # the page size shows at once, not at the next search
+                self.run_search(force=True)
         if new.excluded_folders != old.excluded_folders:
             self.controller.set_global_exclusions(new.excluded_folders)
         if new.watch_folders != old.watch_folders:
