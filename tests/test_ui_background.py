@@ -44,21 +44,31 @@ def test_watched_folder_changes_reach_the_results_without_a_restart(qtbot, make_
     shutil.copy(source, photos / "new_magenta.jpg")
     qtbot.waitUntil(lambda: names(window)[:1] == ["new_magenta.jpg"], timeout=15000)
 
-    # a renamed photo keeps its place (same vector, same score)
+    # a renamed photo keeps its place (same vector, same score); its open preview follows the name
     before = names(window)
     row = before.index("blue_001.jpg")
     old_id = window.model.result(row).photo_id
+    window.view.setCurrentIndex(window.model.index(row, 0))
+    window.preview_current()
+    preview = window._preview
+    assert preview is not None and preview.isVisible()
     os.rename(photos / "blue_001.jpg", photos / "renamed_blue.jpg")
     qtbot.waitUntil(lambda: "renamed_blue.jpg" in names(window), timeout=15000)
     after = names(window)
     assert "blue_001.jpg" not in after
     assert after.index("renamed_blue.jpg") == row
     assert window.model.result(row).photo_id == old_id
+    assert preview.result is not None and preview.result.path.endswith("renamed_blue.jpg")
+    assert preview.name.text() == "renamed_blue.jpg"
 
-    # a deleted photo disappears
+    # a deleted photo disappears, and so does its preview
+    window.view.setCurrentIndex(window.model.index(names(window).index("new_magenta.jpg"), 0))
+    window.preview_current()
     os.remove(photos / "new_magenta.jpg")
     qtbot.waitUntil(lambda: "new_magenta.jpg" not in names(window), timeout=15000)
     assert len(names(window)) == 8
+    qtbot.waitUntil(lambda: not preview.isVisible(), timeout=5000)
+    assert "no longer in the library" in window.message_label.text()
 
 
 def test_event_loop_stays_responsive_while_indexing(qtbot, make_window, tmp_path) -> None:

@@ -118,8 +118,12 @@ def test_settings_dialog_edits_every_setting(qtbot) -> None:
     assert (edited.thumbnail_size, edited.results_per_page, edited.device) == (240, 500, "cpu")
     assert edited.excluded_folders == ["/photos/private"] and edited.watch_folders is False
     assert dialog.thumb_label.text() == "240 px"
+    assert not dialog.remove_excluded_button.isEnabled()  # nothing selected
+    dialog.excluded.setCurrentRow(0)
+    assert dialog.remove_excluded_button.isEnabled()
     dialog._defaults()
     assert dialog.settings().thumbnail_size == Settings().thumbnail_size
+    assert dialog.settings().excluded_folders == Settings().excluded_folders
 
 
 def test_settings_file_round_trip_migration_and_damage(tmp_path: Path) -> None:

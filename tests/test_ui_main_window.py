@@ -151,6 +151,7 @@ def test_find_similar_from_the_context_menu(qtbot, make_window, library) -> None
         similar.trigger()
     query = window.controller.current_query
     assert query is not None and query.photo_ids == (first.photo_id,)
+    assert query.text is None and window.search_field.text() == ""  # like this photo, not "yellow" too
     assert first.photo_id not in [r.photo_id for r in window.model.results()]
     assert colours_of(window)[:3] == ["yellow"] * 3
 

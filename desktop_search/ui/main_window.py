@@ -614,6 +614,7 @@ class MainWindow(QMainWindow):
                 if row >= 0:
                     selection.setCurrentIndex(self.model.index(row, 0), selection.SelectionFlag.NoUpdate)
             self.view.verticalScrollBar().setValue(scroll)
+            self._refresh_preview()
         else:
             self.view.scrollToTop()
             self.loader.cancel_pending()
@@ -935,6 +936,10 @@ class MainWindow(QMainWindow):
     def find_similar_current(self, result: SearchResult | None = None) -> None:
         result = result if isinstance(result, SearchResult) else self.current_result()
         if result is not None:
+            # "like this photo": the typed words would otherwise keep steering the results
+            self.search_field.blockSignals(True)
+            self.search_field.clear()
+            self.search_field.blockSignals(False)
             self.set_example_photo(result)
             if self._preview is not None:
                 self._preview.close()
@@ -953,6 +958,21 @@ class MainWindow(QMainWindow):
         self._preview.show()
         self._preview.raise_()
         self._preview.activateWindow()
+
+    def _refresh_preview(self) -> None:
+        """The library changed under an open preview: show its photo as it is now (renamed or moved:
+        the new name and path), or close it when the photo left the library."""
+        preview = self._preview
+        shown = preview.result if preview is not None and preview.isVisible() else None
+        if preview is None or shown is None:
+            return
+        row = self.model.row_of(shown.photo_id)
+        now = self.model.result(row) if row >= 0 else None
+        if now is None:
+            preview.close()
+            self.notify(f"{os.path.basename(shown.path)} is no longer in the library", "warning")
+        elif (now.path, now.size) != (shown.path, shown.size):
+            preview.show_result(now)
 
     def _preview_step(self, step: int) -> None:
         index = self.view.currentIndex()

@@ -119,6 +119,9 @@ class SettingsDialog(QDialog):
         remove = QPushButton("Remove")
         add.clicked.connect(self._add_excluded)
         remove.clicked.connect(self._remove_excluded)
+        remove.setEnabled(False)  # until a folder of the list is selected
+        self.excluded.itemSelectionChanged.connect(lambda: remove.setEnabled(bool(self.excluded.selectedItems())))
+        self.remove_excluded_button = remove
         excl_buttons = QVBoxLayout()
         excl_buttons.addWidget(add)
         excl_buttons.addWidget(remove)
@@ -166,6 +169,8 @@ class SettingsDialog(QDialog):
         self.thumb.setValue(d.thumbnail_size)
         self.per_page.setValue(d.results_per_page)
         self.watch.setChecked(d.watch_folders)
+        self.excluded.clear()
+        self.excluded.addItems(d.excluded_folders)
 
     def settings(self) -> Settings:
         """The edited settings (the dialog's other fields keep their original values)."""
