@@ -46,7 +46,7 @@ def test_library_option_before_or_after_the_command(tmp_path: Path, capsys: pyte
         assert json.loads(capsys.readouterr().out)["indexed"] == 4
 
 
-def test_index_search_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_index_search_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     photos = tmp_path / "photos"
     make_photos(photos, 2)
     lib = str(tmp_path / "lib")
@@ -61,10 +61,16 @@ def test_index_search_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[
 
     queries = tmp_path / "queries.txt"
     queries.write_text("red\nblue\n")
+    from desktop_search.core.app import PhotoLibrary
+
+    warm_ups: list[int] = []
+    real_warm_up = PhotoLibrary.warm_up_search
+    monkeypatch.setattr(PhotoLibrary, "warm_up_search", lambda self: warm_ups.append(1) or real_warm_up(self))
     assert main(["search", "--library", lib, "--queries-file", str(queries), "--limit", "2", "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["query"] for line in lines] == ["red", "blue"]
     assert all(line["ms"] > 0 for line in lines)  # each query's own time: the latency a script can check
+    assert warm_ups == [1]  # a file of queries warms the search up once, after the first (as the window does)
     assert all(Path(r["path"]).name.startswith("IMG_R") for r in lines[0]["results"])
     assert all(Path(r["path"]).name.startswith("IMG_B") for r in lines[1]["results"])
 
