@@ -121,6 +121,13 @@ class ThumbnailDelegate(QStyledItemDelegate):
                     colour = QColor(palette.color(QPalette.ColorRole.Text))
                     colour.setAlpha(170)
                     painter.setPen(colour)
-                elided = fm.elidedText(line, Qt.TextElideMode.ElideMiddle, text_rect.width())
+                if muted and len(details) == 2:
+                    # score · name: shorten the name, never the score or the separator
+                    head = f"{details[0]}  ·  "
+                    rest = fm.elidedText(details[1], Qt.TextElideMode.ElideMiddle,
+                                         max(0, text_rect.width() - fm.horizontalAdvance(head)))
+                    elided = head + rest if rest else fm.elidedText(line, Qt.TextElideMode.ElideRight, text_rect.width())
+                else:
+                    elided = fm.elidedText(line, Qt.TextElideMode.ElideMiddle, text_rect.width())
                 painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, elided)
         painter.restore()
