@@ -413,3 +413,11 @@ def test_switching_to_a_model_that_cannot_be_had_keeps_the_old_one(qtbot, make_w
     qtbot.waitUntil(lambda: window.model_label.text() == "Model: tiny2" and "tiny2 (re-indexing)" in states,
                     timeout=20000)
     assert states[-1] == "tiny2"
+
+
+def test_adding_a_folder_already_in_the_library_says_so(qtbot, make_window, library) -> None:
+    window = ready_window(qtbot, make_window, library)
+    qtbot.waitUntil(lambda: bool(window._folders), timeout=10000)
+    window.add_folder(window._folders[0].path + "/")
+    assert "already in the library" in window.message_label.text()
+    assert not window.controller.busy()  # nothing queued

@@ -63,6 +63,7 @@ from PySide6.QtWidgets import (
 
 from desktop_search import APP_NAME, __version__
 from desktop_search.core import settings as settings_mod
+from desktop_search.core.library.scanner import normalise
 from desktop_search.core.settings import Settings
 from desktop_search.core.types import FolderInfo, IndexProgress, LibraryStatus, SearchQuery, SearchResult
 
@@ -1078,6 +1079,9 @@ class MainWindow(QMainWindow):
         if self.controller.lib is None:
             self.notify(self._open_error or "The library is still opening; try again in a moment",
                         "error" if self._open_error else "warning")
+            return
+        if any(f.path == normalise(path) for f in self._folders):
+            self.notify(f"{path} is already in the library; Index ▸ Rescan All Folders looks for changes")
             return
         self.controller.add_folder(path)
         self._show_page(Page.HINT if not self.current_query_parts_present() else self.stack.currentIndex())
