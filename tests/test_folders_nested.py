@@ -286,3 +286,25 @@ def test_a_folder_reached_through_a_link_is_not_watched_twice(tmp_path: Path) ->
         assert [f.path for f in lib.folders()] == [real.as_posix(), (real / "sub").as_posix()]
     finally:
         lib.close()
+
+
+def test_two_programs_never_index_one_library_at_once(tmp_path: Path) -> None:
+    """The window (watching) and `desktop-search index` in a terminal: the second says the library is
+    busy instead of reconciling the same folders at the same time (which inserted photos twice)."""
+    photos = tmp_path / "photos"
+    make_photos(photos, 1)
+    first = PhotoLibrary.open(tmp_path / "lib", model_name="tiny")
+    second = PhotoLibrary.open(tmp_path / "lib", model_name="tiny")  # as another process would
+    try:
+        first.add_folder(photos)
+        job = first.index()
+        next(job)  # the first job has started and holds the library
+        with pytest.raises(UserError, match="another program is indexing"):
+            next(second.index())
+        for _ in job:
+            pass
+        counts = [e.counts for e in second.index()][-1]  # free again
+        assert counts.unchanged == 4 and counts.added == 0
+    finally:
+        first.close()
+        second.close()

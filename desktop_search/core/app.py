@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from . import paths
 from .cancel import Cancelled, CancelToken
 from .db import DatabaseError, Folder, Meta, Photo, PhotoStatus, Problem, Vector, open_database
+from .db.lockfile import WriterLock
 from .errors import UserError
 from .indexing import FolderSpec, Indexer
 from .indexing.pipeline import drop_unused_thumbnails, photo_timestamp
@@ -82,6 +83,7 @@ class PhotoLibrary:
         self._matrices: dict[str, VectorMatrix] = {}
         self._matrix_lock = threading.Lock()
         self._job_lock = threading.Lock()
+        self._writer_lock = WriterLock(root / "index.lock")  # across processes
         self._query_cache: dict[tuple[str, str], np.ndarray] = {}
         self._query_lock = threading.Lock()
 
@@ -409,6 +411,10 @@ class PhotoLibrary:
     ) -> Iterator[IndexProgress]:
         if not self._job_lock.acquire(blocking=False):
             raise UserError("another indexing job is already running on this library")
+        if not self._writer_lock.acquire():
+            self._job_lock.release()
+            raise UserError("another program is indexing this library (the window, or desktop-search index or "
+                            "watch); try again when it is done")
         try:
             if not specs:
                 yield IndexProgress("done", 0, 0, counts=IndexCounts(), message="No folders to index")
@@ -423,6 +429,7 @@ class PhotoLibrary:
                 return
             self._finish_model_switch()
         finally:
+            self._writer_lock.release()
             self._job_lock.release()
 
     def _finish_model_switch(self) -> None:
