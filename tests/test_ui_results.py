@@ -213,3 +213,21 @@ def test_cancel_stops_a_generator_between_items_and_shutdown_joins(qtbot) -> Non
     assert closed.is_set() and job.done and finished == [1] and job.cancelled
     with pytest.raises(RuntimeError):
         jobs.start(lambda: None)
+
+
+def test_the_cutoff_keeps_its_threshold_across_pages_and_stops_fetching_below_it(qtbot) -> None:
+    """The cutoff is set on the first page's score range: loading more pages does not move it, and
+    once the loaded results reach below it no further page is fetched (all would be hidden)."""
+    model = ResultsModel()
+    results = fake_results(300)  # scores fall with the rank
+    model.set_results(results[:100], more_available=True)
+    model.set_cutoff(0.5)
+    threshold = model.cutoff_score()
+    assert threshold is not None
+    shown = model.rowCount()
+    assert 0 < shown < 100
+    assert not model.canFetchMore(model.index(-1, 0))  # page 1 already reaches below the cutoff
+    model.set_results(results[:200], more_available=True, same_query=True)
+    assert model.cutoff_score() == threshold and model.rowCount() == shown
+    model.set_results(results[100:150], same_query=False)  # a new query: a new range
+    assert model.cutoff_score() != threshold

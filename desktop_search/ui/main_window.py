@@ -602,7 +602,7 @@ class MainWindow(QMainWindow):
         scroll = self.view.verticalScrollBar().value()
         self._shown_query = query
         select_first, self._select_first_when_shown = self._select_first_when_shown, False
-        self.model.set_results(results, more_available=more)
+        self.model.set_results(results, more_available=more, same_query=same)
         if same:
             # the same search again (the library changed, or the next page): keep the user's place
             ids = {r.photo_id for r in selected}

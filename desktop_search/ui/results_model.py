@@ -66,18 +66,25 @@ class ResultsModel(QStringListModel):
         self._rows: list[SearchResult] = []
         self._order = SortOrder.RELEVANCE
         self._cutoff = 0.0  # fraction of the way from the worst to the best score
+        self._range: tuple[float, float] | None = None  # the cutoff's score range (the first page's)
         self._can_fetch_more = False
 
     # -- content ---------------------------------------------------------------------------------
-    def set_results(self, results: Sequence[SearchResult], *, more_available: bool = False) -> None:
+    def set_results(
+        self, results: Sequence[SearchResult], *, more_available: bool = False, same_query: bool = False
+    ) -> None:
         """Show ``results`` (in relevance order, as the core returns them).
 
         When the new list extends the one on screen (the next page of the same query) rows are
-        appended, so the view keeps its scroll position and selection.
+        appended, so the view keeps its scroll position and selection. ``same_query``: more (or
+        refreshed) results of the query on screen: the cutoff keeps the score range it was set on.
         """
         results = list(results)
         self._can_fetch_more = more_available
         old = self._all
+        if not same_query or self._range is None:
+            scores = [r.score for r in results]
+            self._range = (min(scores), max(scores)) if scores else None
         if (
             self._order is SortOrder.RELEVANCE
             and self._cutoff == 0.0
@@ -140,10 +147,11 @@ class ResultsModel(QStringListModel):
         self._rearrange()
 
     def cutoff_score(self) -> float | None:
-        if not self._all or self._cutoff <= 0.0:
+        """The score below which results are hidden: ``cutoff`` of the way from the worst to the best
+        score of the query's first page (later pages do not move it)."""
+        if not self._all or self._cutoff <= 0.0 or self._range is None:
             return None
-        scores = [r.score for r in self._all]
-        lo, hi = min(scores), max(scores)
+        lo, hi = self._range
         return lo + (hi - lo) * self._cutoff
 
     def _rearrange(self) -> None:
@@ -221,7 +229,12 @@ class ResultsModel(QStringListModel):
         return Qt.DropAction.IgnoreAction
 
     def canFetchMore(self, parent: Index) -> bool:
-        return not parent.isValid() and self._can_fetch_more
+        if parent.isValid() or not self._can_fetch_more:
+            return False
+        threshold = self.cutoff_score()
+        # results come best first: once the loaded ones reach below the cutoff, every further page
+        # would be hidden too (the view asks for more whenever the cutoff leaves it short of rows)
+        return threshold is None or min(r.score for r in self._all) >= threshold
 
     def fetchMore(self, parent: Index) -> None:
         if self._can_fetch_more:
