@@ -308,3 +308,24 @@ def test_two_programs_never_index_one_library_at_once(tmp_path: Path) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_a_watched_sub_folder_keeps_its_parents_exclusions(tmp_path: Path) -> None:
+    """/p leaves out every folder called 'private' and its own 'sub/drafts': watching /p/sub as well
+    does not bring them back, whichever folder is indexed."""
+    parent = tmp_path / "p"
+    sub = parent / "sub"
+    for folder in (sub, sub / "private", sub / "drafts", sub / "kept"):
+        folder.mkdir(parents=True, exist_ok=True)
+        solid_image(folder / f"{folder.name}.jpg", (200, 30, 30))
+    lib = PhotoLibrary.open(tmp_path / "lib", model_name="tiny")
+    try:
+        lib.add_folder(parent, exclusions=["private", "sub/drafts"])
+        lib.add_folder(sub)
+        for target in ([str(sub)], [str(parent)], None):
+            for _ in lib.index(target):
+                pass
+            names = sorted(Path(r.path).name for r in lib.search(SearchQuery(text="red", limit=20)))
+            assert names == ["kept.jpg", "sub.jpg"], target
+    finally:
+        lib.close()

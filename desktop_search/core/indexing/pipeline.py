@@ -32,6 +32,7 @@ from ..library.scanner import (
     Exclusions,
     FoundFile,
     ScanProblem,
+    anchored,
     is_below,
     is_hidden,
     normalise,
@@ -197,7 +198,7 @@ class Indexer:
                     problems.append(ScanProblem(folder.path, "folder is not available (moved, deleted or unmounted)"))
                     continue
                 nested = [w.path for w in watched if w.id != folder.id and is_below(w.path, folder.path)]
-                excl = Exclusions.of(folder.exclusions, folder.path)
+                excl = _rules_for(folder, watched)
                 for i, ff in enumerate(walk(folder.path, excl, problems, skip=nested)):
                     found.setdefault(ff.path, (ff, folder.id))
                     if i % 2000 == 1999:
@@ -245,7 +246,7 @@ class Indexer:
                 continue
             excl = rules.get(folder.id)
             if excl is None:
-                excl = rules[folder.id] = Exclusions.of(folder.exclusions, folder.path)
+                excl = rules[folder.id] = _rules_for(folder, folders)
             if excl and excl.match(path):
                 continue
             if os.path.isdir(path):
@@ -256,7 +257,7 @@ class Indexer:
                     sub = _owner(folders, inner)
                     if sub is not None and sub.path == inner and os.path.isdir(inner):
                         deeper = [f.path for f in folders if f.id != sub.id and is_below(f.path, inner)]
-                        for below in walk(inner, Exclusions.of(sub.exclusions, sub.path), problems, skip=deeper):
+                        for below in walk(inner, _rules_for(sub, folders), problems, skip=deeper):
                             found.setdefault(below.path, (below, sub.id))
                 continue
             ff = stat_file(path)
@@ -529,6 +530,13 @@ class Indexer:
             if matrix is not None:
                 matrix.set_texts([pid for pid, _ in chunk], [vecs[p][0] if p in vecs else None for p, _ in chunk],
                                  [vecs[p][1] if p in vecs else None for p, _ in chunk])
+
+
+def _rules_for(folder: FolderSpec, watched: list[FolderSpec]) -> Exclusions:
+    """A watched folder's exclusions, with those of the watched folders above it (a folder left out
+    of a parent stays out when a sub-folder is watched on its own)."""
+    inherited = [p for w in watched if is_below(folder.path, w.path) for p in anchored(w.exclusions, w.path)]
+    return Exclusions.of([*folder.exclusions, *inherited], folder.path)
 
 
 def _with_nested(folders: list[FolderSpec], watched: list[FolderSpec]) -> list[FolderSpec]:

@@ -87,6 +87,24 @@ def clean_exclusion(pattern: str) -> str:
     return "./" + rel if text.startswith("./") and "/" not in rel else rel
 
 
+def anchored(patterns: Iterable[str], root: str) -> list[str]:
+    """``patterns`` of the watched folder ``root`` in a form that means the same below any folder
+    inside it: relative paths made absolute; bare names, globs and absolute paths as they are."""
+    base = root.rstrip("/")
+    out = []
+    for raw in patterns:
+        pattern = clean_exclusion(raw)
+        if not pattern or _has_glob(pattern) or pattern.startswith("/") or os.path.isabs(pattern):
+            out.append(pattern)
+        elif pattern.startswith("./"):
+            out.append(base + "/" + pattern[2:])
+        elif "/" in pattern:
+            out.append(base + "/" + pattern)
+        else:
+            out.append(pattern)  # a bare name: any file or folder of that name below
+    return [p for p in out if p]
+
+
 @dataclass(frozen=True)
 class Exclusions:
     """A watched folder's exclusions, resolved once against the folder (``root``):
