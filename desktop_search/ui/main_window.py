@@ -700,9 +700,11 @@ class MainWindow(QMainWindow):
     def _cutoff_changed(self, value: int) -> None:
         self.model.set_cutoff(value / 100.0)
         threshold = self.model.cutoff_score()
+        hidden = self.model.hidden_count()
         self.cutoff_slider.setToolTip(
             "Relevance cutoff: slide right to hide weaker matches"
-            + (f"\nHiding results below {threshold:.3f}" if threshold is not None else "")
+            + (f"\n{value}% of the way from the weakest to the best match shown: "
+               f"{_count(hidden, 'weaker result')} hidden (relevance below {threshold:.2f})" if threshold is not None else "")
         )
         self._update_count_text()
 
