@@ -287,7 +287,13 @@ class FoldersDialog(QDialog):
             self.controller.rescan([folder.path])
 
     def show_errors(self) -> None:
+        """The folder's problems, read on a worker (a long list must not freeze the window)."""
         folder = self.selected_folder()
-        if folder is None or self.controller.lib is None:
+        lib = self.controller.lib
+        if folder is None or lib is None:
             return
-        ErrorsDialog(folder.path, self.controller.lib.errors(folder.path), self).exec()
+        self.controller.jobs.start(
+            lib.errors, folder.path, name="folder-problems",
+            on_result=lambda errors: ErrorsDialog(folder.path, errors, self).exec(),
+            on_error=lambda exc: QMessageBox.warning(self, "Problems", f"Cannot read the problems: {exc}"),
+        )
