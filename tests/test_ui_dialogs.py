@@ -46,6 +46,14 @@ def test_folders_dialog_counts_problems_add_exclude_and_remove(qtbot, make_windo
     errors = window.controller.lib.errors(str(first))
     assert errors and errors[0].path.endswith("broken.jpg") and errors[0].reason
     ErrorsDialog(str(first), errors, dialog).close()
+    shown: list[list] = []  # Problems…: read on a worker, then the (modal) dialog
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(ErrorsDialog, "exec", lambda self: shown.append(self.findChildren(object)) or 0)
+    try:
+        dialog.show_errors()
+        qtbot.waitUntil(lambda: bool(shown), timeout=5000)
+    finally:
+        monkey.undo()
 
     second = tmp_path / "second"
     (second / "skip").mkdir(parents=True)
