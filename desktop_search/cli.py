@@ -85,14 +85,23 @@ def cmd_index(args: argparse.Namespace) -> int:
     from .core.errors import UserError
 
     if args.model:
-        from .core.models.registry import check_model_name
+        from .core.models.registry import DEFAULT_MODEL, check_model_name
 
         check_model_name(args.model)  # a typo must not become the library's model
     for path in args.paths:  # every path checked before the library changes
         if not os.path.isdir(os.path.expanduser(path)):
             raise CliError(f"not a folder: {path}")
-    lib = open_library(args, model_name=args.model)
+    lib = open_library(args)
     try:
+        if args.model and args.model != lib.model_name:
+            # load (or download) the new model before the library is switched to it: one that
+            # cannot be had leaves the library on its model and its vectors
+            lib.get_model(args.model)
+            if lib.model_warning:
+                reason, lib.model_warning = lib.model_warning, None
+                lib.forget_model(args.model)
+                raise CliError(f"{reason.replace(f'; using {DEFAULT_MODEL}', '')}; the library keeps {lib.model_name}")
+            lib.set_model(args.model)
         started = time.monotonic()
         for path in args.paths:
             lib.add_folder(path, exclusions=args.exclude or ())

@@ -248,3 +248,40 @@ def test_bad_arguments_are_refused_before_anything_changes(tmp_path: Path, capsy
     assert "not UTF-8" in capsys.readouterr().err
     assert main(["--library", lib, "folders", "add"]) == 1
     assert "give at least one folder" in capsys.readouterr().err
+
+
+def test_switching_to_a_model_that_cannot_be_had_keeps_the_library_and_its_vectors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Offline, `index --model clip:...` must not throw the index away: one line, exit 1, the
+    library stays on its model with its vectors. Even a library already switched to such a model
+    (the window, earlier) keeps the old vectors: the stand-in builtin never completes the switch."""
+    from desktop_search.core.app import PhotoLibrary
+    from desktop_search.core.errors import ModelUnavailable
+    from desktop_search.core.models.registry import register_model
+
+    def offline(name, device):  # type: ignore[no-untyped-def]
+        raise ModelUnavailable("cannot reach huggingface.co: network is unreachable")
+
+    register_model("offline-test", offline)
+    photos = tmp_path / "photos"
+    make_photos(photos, 1)
+    lib_dir = tmp_path / "lib"
+    assert main(["--library", str(lib_dir), "index", "--model", "tiny", str(photos)]) == 0
+    capsys.readouterr()
+    assert main(["--library", str(lib_dir), "index", "--model", "offline-test"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach huggingface.co" in err and "keeps tiny" in err
+    assert main(["--library", str(lib_dir), "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "tiny"
+
+    lib = PhotoLibrary.open(lib_dir)
+    try:
+        lib.set_model("offline-test")  # as a switch made while online, now offline
+        for _ in lib.index():
+            pass
+        with sqlite3.connect(lib_dir / "library.db") as conn:
+            models = {row[0] for row in conn.execute("SELECT DISTINCT model FROM vectors")}
+        assert any(m.startswith("tiny") for m in models), models  # the old vectors are still there
+    finally:
+        lib.close()

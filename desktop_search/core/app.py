@@ -15,6 +15,7 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,8 @@ from .types import (
 log = logging.getLogger(__name__)
 
 DB_NAME = "library.db"
+#: how often a job waiting for another program's indexing job looks again (seconds)
+WRITER_LOCK_POLL_S = 0.5
 #: ``meta`` key (+ a model name): the vector key that model name had when last loaded for searching,
 #: so the next start can read those vectors while the model loads (:meth:`PhotoLibrary.load_model`)
 VECTOR_KEY_META = "vector_key:"
@@ -79,6 +82,7 @@ class PhotoLibrary:
             self.set_model(model_name)
         self.model_warning: str | None = None
         self._models: dict[str, EmbeddingModel] = {}
+        self._fallbacks: set[str] = set()  # model names that builtin stands in for (unavailable)
         self._model_lock = threading.Lock()
         self._matrices: dict[str, VectorMatrix] = {}
         self._matrix_lock = threading.Lock()
@@ -261,6 +265,7 @@ class PhotoLibrary:
                     if name == DEFAULT_MODEL:
                         raise UserError(f"the built-in model cannot be loaded: {exc}") from exc
                     self.model_warning = f"model {name} is unavailable ({exc}); using {DEFAULT_MODEL}"
+                    self._fallbacks.add(name)
                     log.info(self.model_warning)  # the CLI and the window say it to the user, once
                     model = self._models.get(DEFAULT_MODEL) or load_model(DEFAULT_MODEL, device=self.device)
                     self._models[DEFAULT_MODEL] = model
@@ -271,6 +276,7 @@ class PhotoLibrary:
         """Drop a loaded model name (and the fallback cached under it), e.g. after a failed switch."""
         with self._model_lock:
             model = self._models.pop(name, None)
+            self._fallbacks.discard(name)
         if model is not None and model not in self._models.values():
             close = getattr(model, "close", None)
             if close is not None:
@@ -411,11 +417,14 @@ class PhotoLibrary:
     ) -> Iterator[IndexProgress]:
         if not self._job_lock.acquire(blocking=False):
             raise UserError("another indexing job is already running on this library")
-        if not self._writer_lock.acquire():
-            self._job_lock.release()
-            raise UserError("another program is indexing this library (the window, or desktop-search index or "
-                            "watch); try again when it is done")
         try:
+            while not self._writer_lock.acquire():  # another program's job: wait for it, never drop ours
+                if cancel is not None and cancel.cancelled:
+                    yield IndexProgress("cancelled", 0, 0, counts=IndexCounts(), message="Cancelled")
+                    return
+                yield IndexProgress("scan", 0, 0, counts=IndexCounts(),
+                                    message="Waiting for another program to finish indexing this library…")
+                time.sleep(WRITER_LOCK_POLL_S)
             if not specs:
                 yield IndexProgress("done", 0, 0, counts=IndexCounts(), message="No folders to index")
                 return
@@ -436,7 +445,12 @@ class PhotoLibrary:
         active = self._get_meta("active_model")
         if not active or active == self.model_name:
             return
-        key = self.get_model(self.model_name).key
+        model = self.get_model(self.model_name)
+        if self.model_name in self._fallbacks:
+            # the library's model could not be had (offline) and builtin stood in: its vectors must
+            # not replace the old model's, which keep answering until the real model is complete
+            return
+        key = model.key
         with Session(self.engine) as s:
             missing = s.scalar(
                 select(func.count())
