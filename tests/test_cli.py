@@ -285,3 +285,37 @@ def test_switching_to_a_model_that_cannot_be_had_keeps_the_library_and_its_vecto
         assert any(m.startswith("tiny") for m in models), models  # the old vectors are still there
     finally:
         lib.close()
+
+
+def test_train_and_eval_refuse_bad_input_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad CSVs, splits and options are refused in one line before any training; a CSV saved with a
+    byte-order mark (as spreadsheet programs do) is read."""
+    photos = tmp_path / "photos"
+    made = make_photos(photos, 1)
+    names = [p.name for p in made]
+    rows = "".join(f"{n},a photo of {n}\n{n},another caption\n" for n in names)
+    good = tmp_path / "caps.csv"
+    good.write_text("image,caption\n" + rows)
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + good.read_bytes())
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(("image,caption\n" + rows + f"{names[0]},café\n").encode("latin-1"))
+    split = tmp_path / "dev.txt"
+    split.write_text(names[0] + "\n")
+    base = ["train", "--images", str(photos), "--out", str(tmp_path / "m.safetensors")]
+
+    def refused(argv: list[str], words: str) -> None:
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err, err
+
+    refused([*base, "--captions", str(latin1)], "not UTF-8")
+    refused(["eval", "--images", str(photos), "--captions", str(latin1)], "not UTF-8")
+    refused([*base, "--captions", str(bom), "--batch-size", "1"], "--batch-size")  # BOM read: got to the options
+    refused([*base, "--captions", str(good), "--dropout", "1.5"], "--dropout")
+    refused(["train", "--images", str(photos), "--captions", str(good), "--out", str(tmp_path)], "is a folder")
+    refused(["train", "--images", str(photos), "--captions", str(good), "--out", str(good / "x.safetensors")],
+            "is a file")
+    refused([*base, "--captions", str(good), "--train-split", str(split), "--dev-split", str(split)], "disjoint")
+    refused(["eval", "--images", str(photos), "--captions", str(good), "--limit", "0"], "--limit")
+    assert not (tmp_path / "m.safetensors").exists()

@@ -58,8 +58,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.caption_fraction is not None and not 0.0 <= args.caption_fraction <= 1.0:
             raise DatasetError("--caption-fraction must be between 0 and 1")
+        if args.limit is not None and args.limit < 2:
+            raise DatasetError("--limit must be at least 2 (ranking one photo measures nothing)")
+        if args.batch_size < 1:
+            raise DatasetError("--batch-size must be at least 1")
         data = load_captioned(args.images, args.captions, args.split)
-        if args.limit:
+        if args.limit is not None:
             data = data.subset(data.names[: args.limit])
         model = load_model(args.model, device=args.device)
     except (DatasetError, ModelUnavailable, OSError) as exc:

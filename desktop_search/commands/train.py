@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,17 @@ def run(args: argparse.Namespace) -> int:
             raise DatasetError("--epochs must be at least 1")
         if s.members < 1 or s.dim % s.members:
             raise DatasetError("--members must be at least 1 and divide --dim")
+        if s.batch_size < 2:
+            raise DatasetError("--batch-size must be at least 2 (the loss contrasts photos in a batch)")
+        if not s.lr > 0:
+            raise DatasetError("--lr must be above 0")
+        for name, value in (("--dropout", s.dropout), ("--feat-dropout", s.feat_dropout), ("--holdout", s.holdout)):
+            if not 0 <= value < 1:
+                raise DatasetError(f"{name} must be at least 0 and below 1")
+        if s.text_epochs < 0 or s.fusion_steps < 0:
+            raise DatasetError("--text-epochs and --fusion-steps cannot be negative")
+        out = Path(args.out or (paths.models_dir() / "builtin-trained.safetensors")).expanduser()
+        _check_output(out)  # before minutes of training, not after
         dev = load_captioned(args.images, args.captions, args.dev_split) if args.dev_split else None
         if args.train_split:
             train = load_captioned(args.images, args.captions, args.train_split)
@@ -157,6 +169,10 @@ def run(args: argparse.Namespace) -> int:
             everything = load_captioned(args.images, args.captions)
             held = set(read_split(args.dev_split)) if args.dev_split else set()
             train = everything.subset([n for n in everything.names if n not in held])
+        if dev is not None and set(dev.names) & set(train.names):
+            shared = len(set(dev.names) & set(train.names))
+            raise DatasetError(f"{shared} dev photos are also in --train-split: the dev report would flatter the "
+                               "model; give disjoint splits")
         if len(train) < 2:
             raise DatasetError("need at least two captioned photos to train on")
     except (DatasetError, OSError) as exc:
@@ -171,7 +187,6 @@ def run(args: argparse.Namespace) -> int:
 
     device = pick_device(args.device)
     torch.set_num_threads(cpu_threads())
-    out = args.out or (paths.models_dir() / "builtin-trained.safetensors")
     log = _log
     log(
         f"training on {len(train)} photos"
@@ -196,6 +211,20 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"out": str(out), "dev": result.dev, "seconds": round(result.seconds, 1)}))
     return 0
+
+
+def _check_output(out: Path) -> None:
+    """The weights can be written there: not a folder, its folder creatable and writable."""
+    from ..core.models.dataset import DatasetError
+
+    if out.is_dir():
+        raise DatasetError(f"--out {out} is a folder: give a file name, e.g. {out / 'my-model.safetensors'}")
+    parent = out.parent
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise DatasetError(f"--out {out}: {existing} is a file, not a folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise DatasetError(f"--out {out}: cannot write in {existing}")
 
 
 def _log(msg: str) -> None:

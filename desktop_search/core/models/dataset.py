@@ -33,7 +33,10 @@ class CaptionedImages:
 def read_split(path: Path) -> list[str]:
     if not Path(path).is_file():
         raise DatasetError(f"split file not found: {path}")
-    names = [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines()]
+    try:
+        names = [ln.strip() for ln in Path(path).read_text(encoding="utf-8-sig").splitlines()]
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
     return [n for n in names if n and not n.startswith("#")]
 
 
@@ -45,14 +48,17 @@ def load_captioned(images: Path, captions_csv: Path, split: Path | None = None) 
     if not captions_csv.is_file():
         raise DatasetError(f"captions file not found: {captions_csv}")
     by_image: dict[str, list[str]] = {}
-    with captions_csv.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or "image" not in reader.fieldnames or "caption" not in reader.fieldnames:
-            raise DatasetError(f"{captions_csv} needs the columns image,caption")
-        for row in reader:
-            name, cap = (row.get("image") or "").strip(), (row.get("caption") or "").strip()
-            if name and cap:
-                by_image.setdefault(name, []).append(cap)
+    try:  # utf-8-sig: spreadsheet programs start their UTF-8 CSVs with a byte-order mark
+        with captions_csv.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or "image" not in reader.fieldnames or "caption" not in reader.fieldnames:
+                raise DatasetError(f"{captions_csv} needs the columns image,caption")
+            for row in reader:
+                name, cap = (row.get("image") or "").strip(), (row.get("caption") or "").strip()
+                if name and cap:
+                    by_image.setdefault(name, []).append(cap)
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{captions_csv} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
     names = read_split(split) if split is not None else sorted(by_image)
     kept = [n for n in names if n in by_image and (images / n).is_file()]
     if not kept:

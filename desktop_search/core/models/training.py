@@ -627,6 +627,10 @@ def save_weights(path: Path, result: TrainResult, extra: dict[str, str] | None =
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    tmp.replace(path)
+    try:
+        save_file(state, str(tmp), metadata=meta)
+        tmp.replace(path)
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)  # no half-written file left behind
+        raise OSError(f"cannot write {path}: {exc}") from exc
     return path
