@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 from . import paths
 from .cancel import Cancelled, CancelToken
 from .db import DatabaseError, Folder, Meta, Photo, PhotoStatus, Problem, Vector, open_database
-from .db.lockfile import WriterLock
 from .errors import UserError
+from .filelock import WriterLock
 from .indexing import FolderSpec, Indexer
 from .indexing.pipeline import drop_unused_thumbnails, photo_timestamp
 from .library.imageio import ImageDecodeError, decode

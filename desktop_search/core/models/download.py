@@ -25,7 +25,6 @@ import re
 import shutil
 import socket
 import ssl
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -35,6 +34,7 @@ from email.message import Message
 from pathlib import Path
 from typing import IO, Any
 
+from ..filelock import lock_nowait, unlock
 from .catalog import CatalogEntry, WeightsFile, cached_weights, model_dir
 from .registry import ModelUnavailable
 
@@ -221,7 +221,7 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+b") as handle:
         try:
-            _lock(handle)
+            lock_nowait(handle.fileno())
         except OSError as exc:
             raise Busy(
                 f"{lock_path.name[:-5]} is being downloaded by another process; try again later"
@@ -234,28 +234,7 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 lock_path.unlink()
             with contextlib.suppress(OSError):
-                _unlock(handle)
-
-
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _lock(handle: IO[bytes]) -> None:
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-
-    def _unlock(handle: IO[bytes]) -> None:
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _lock(handle: IO[bytes]) -> None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    def _unlock(handle: IO[bytes]) -> None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                unlock(handle.fileno())
 
 
 # -- the download itself -----------------------------------------------------------------------
