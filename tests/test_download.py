@@ -298,3 +298,4 @@ def test_cli_download_offline_is_one_line_and_exit_1(home, tiny_entry, monkeypat
     assert _run_cli("models", "download", tiny_entry.name) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("desktop-search: cannot reach 127.0.0.1")
+    assert not catalog.model_dir(tiny_entry.arch, tiny_entry.pretrained).exists()  # no empty folder left

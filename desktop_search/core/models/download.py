@@ -415,6 +415,11 @@ def _verify(part: Path, label: str, want_sha: str | None, expected: _Expected) -
 # -- model files -------------------------------------------------------------------------------
 
 
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only an empty folder goes (a .part to resume keeps it)
+
+
 def download_model(entry: CatalogEntry, progress: ProgressCallback | None = None, **kwargs: Any) -> Path:
     """Fetch a catalogued model's weights (and tokenizer files) into the cache; return the weights path.
 
@@ -426,7 +431,11 @@ def download_model(entry: CatalogEntry, progress: ProgressCallback | None = None
     folder = model_dir(entry.arch, entry.pretrained)
     weights = cached_weights(entry.arch, entry.pretrained)
     if weights is None:
-        weights = _download_weights(entry, folder, progress, kwargs)
+        try:
+            weights = _download_weights(entry, folder, progress, kwargs)
+        except DownloadError:
+            _remove_if_empty(folder)  # offline at once: no empty model folder left behind
+            raise
     repo = entry.tokenizer_repo or entry.hf_repo
     for i, filename in enumerate(entry.tokenizer_files):
         target = folder / filename
