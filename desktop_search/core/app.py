@@ -22,8 +22,8 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import ColumnElement, delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from . import paths
 from .cancel import Cancelled, CancelToken
@@ -33,7 +33,7 @@ from .filelock import WriterLock
 from .indexing import FolderSpec, Indexer
 from .indexing.pipeline import drop_unused_thumbnails, photo_timestamp
 from .library.imageio import ImageDecodeError, decode
-from .library.scanner import clean_exclusion, is_below, normalise
+from .library.scanner import below_bounds, clean_exclusion, is_below, normalise
 from .models import DEFAULT_MODEL, EmbeddingModel, ModelUnavailable, load_model
 from .models.device import available_cores
 from .search.matrix import EXACT_ROWS, Filters, VectorMatrix
@@ -188,7 +188,7 @@ class PhotoLibrary:
                 if above:
                     s.execute(
                         update(Photo)
-                        .where(Photo.folder_id.in_(above), *_path_range(norm))
+                        .where(Photo.folder_id.in_(above), *_below(Photo.path, norm))
                         .values(folder_id=folder.id)
                     )
             elif exclusions:
@@ -221,7 +221,7 @@ class PhotoLibrary:
             for keeper in keepers:
                 s.execute(
                     update(Photo)
-                    .where(Photo.folder_id == folder.id, *_path_range(keeper.path))
+                    .where(Photo.folder_id == folder.id, *_below(Photo.path, keeper.path))
                     .values(folder_id=keeper.id)
                 )
             rows = s.execute(select(Photo.id, Photo.content_hash).where(Photo.folder_id == folder.id)).all()
@@ -229,9 +229,7 @@ class PhotoLibrary:
             s.execute(delete(Folder).where(Folder.id == folder.id))  # its photos and vectors cascade
             if not any(is_below(norm, f.path) for f in others):  # problems no other folder still covers
                 inner = tuple(f.path.rstrip("/") + "/" for f in others if is_below(f.path, norm))
-                below = select(Problem.path).where(
-                    (Problem.path == norm) | ((Problem.path > norm + "/") & (Problem.path < norm + "0"))
-                )
+                below = select(Problem.path).where((Problem.path == norm) | and_(*_below(Problem.path, norm)))
                 stale = [p for p in s.scalars(below) if not (inner and p.startswith(inner))]
                 for i in range(0, len(stale), 500):
                     s.execute(delete(Problem).where(Problem.path.in_(stale[i : i + 500])))
@@ -530,10 +528,8 @@ class PhotoLibrary:
         return [np.frombuffer(b, np.float16).astype(np.float32) for b in blobs]
 
     def _ids_under(self, folder: str) -> frozenset[int]:
-        prefix = normalise(folder).rstrip("/") + "/"
         with Session(self.engine) as s:
-            ids = s.scalars(select(Photo.id).where(Photo.path >= prefix, Photo.path < prefix[:-1] + "0"))
-            return frozenset(ids)
+            return frozenset(s.scalars(select(Photo.id).where(*_below(Photo.path, normalise(folder)))))
 
     def _results(self, hits: list[tuple[int, float]]) -> list[SearchResult]:
         """Plain result objects for ``hits``, in their order (one plain SQL query: no ORM objects, no
@@ -620,10 +616,10 @@ def _exclusions_json(exclusions: Iterable[str]) -> str:
     return json.dumps(sorted({c for c in (clean_exclusion(str(e)) for e in exclusions) if c}))
 
 
-def _path_range(root: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
-    """Photos strictly below ``root``, as a range on the path index (LIKE would ignore case)."""
-    prefix = root.rstrip("/")
-    return Photo.path > prefix + "/", Photo.path < prefix + "0"
+def _below(column: InstrumentedAttribute[str], root: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """``column`` (a path) strictly inside ``root``, as a range on its index (``below_bounds``)."""
+    low, high = below_bounds(root)
+    return column > low, column < high
 
 
 def _single_threaded_queries(model: EmbeddingModel) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..db import Folder, Photo, PhotoStatus, Problem, Vector
 from ..library.metadata import photo_text
-from ..library.scanner import FoundFile, ScanProblem, content_hash
+from ..library.scanner import FoundFile, ScanProblem, below_bounds, content_hash
 from ..types import IndexCounts
 
 CHUNK = 500
@@ -79,10 +79,9 @@ def _load_all_known(engine: Engine, folder_ids: list[int] | None, under: Sequenc
         if folder_ids:
             clauses.append(f"folder_id IN ({','.join('?' * len(folder_ids))})")
             params += tuple(int(f) for f in folder_ids)
-        for root in under:  # a range on the unique path index (LIKE would ignore case)
-            prefix = root.rstrip("/")
+        for root in under:  # a range on the unique path index
             clauses.append("(path > ? AND path < ?)")
-            params += (prefix + "/", prefix + "0")  # "0" follows "/"
+            params += below_bounds(root)
         if not clauses:
             return []
         sql += " WHERE " + " OR ".join(clauses)

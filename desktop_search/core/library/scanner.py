@@ -67,6 +67,13 @@ def is_below(path: str, root: str) -> bool:
     return path.startswith(root.rstrip("/") + "/")
 
 
+def below_bounds(root: str) -> tuple[str, str]:
+    """(low, high): the paths strictly inside ``root`` are exactly those with ``low < path < high``
+    ("0" follows "/"), a range a database index can answer (LIKE would ignore case)."""
+    prefix = root.rstrip("/")
+    return prefix + "/", prefix + "0"
+
+
 def clean_exclusion(pattern: str) -> str:
     """The stored form of an exclusion: absolute paths normalised; relative ones with ``/``
     separators, no trailing slash, ``./`` kept only on a single name (``./sub``: that sub-folder,
