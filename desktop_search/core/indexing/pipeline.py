@@ -197,9 +197,7 @@ class Indexer:
                 if not os.path.isdir(folder.path):
                     problems.append(ScanProblem(folder.path, "folder is not available (moved, deleted or unmounted)"))
                     continue
-                nested = [w.path for w in watched if w.id != folder.id and is_below(w.path, folder.path)]
-                excl = _rules_for(folder, watched)
-                for i, ff in enumerate(walk(folder.path, excl, problems, skip=nested)):
+                for i, ff in enumerate(_walk_folder(folder.path, folder, watched, problems)):
                     found.setdefault(ff.path, (ff, folder.id))
                     if i % 2000 == 1999:
                         cancel.checkpoint()
@@ -250,14 +248,11 @@ class Indexer:
             if excl and excl.match(path):
                 continue
             if os.path.isdir(path):
-                nested = [f.path for f in folders if f.id != folder.id and is_below(f.path, path)]
-                for below in walk(path, excl, problems, skip=nested):
+                for below in _walk_folder(path, folder, folders, problems):
                     found.setdefault(below.path, (below, folder.id))
-                for inner in nested:  # watched folders inside this one: each with its own rules
-                    sub = _owner(folders, inner)
-                    if sub is not None and sub.path == inner and os.path.isdir(inner):
-                        deeper = [f.path for f in folders if f.id != sub.id and is_below(f.path, inner)]
-                        for below in walk(inner, _rules_for(sub, folders), problems, skip=deeper):
+                for sub in folders:  # watched folders inside this one: each with its own rules
+                    if is_below(sub.path, path) and _owner(folders, sub.path) is sub and os.path.isdir(sub.path):
+                        for below in _walk_folder(sub.path, sub, folders, problems):
                             found.setdefault(below.path, (below, sub.id))
                 continue
             ff = stat_file(path)
@@ -412,7 +407,7 @@ class Indexer:
             # IPTC is read only from JPEG and TIFF names (read_meta opens the file again for it)
             look_for_iptc = path.suffix.lower() in (".jpg", ".jpeg", ".jpe", ".tif", ".tiff") and may_carry_iptc(decoded)
             meta = read_meta(path, decoded.exif, decoded.info, look_for_iptc)
-            thumb = self.thumbnails_dir / work.content_hash[:2] / f"{work.content_hash}.jpg"
+            thumb = thumbnail_file(self.thumbnails_dir, work.content_hash)
             if not thumb.exists():
                 make_thumbnail(decoded.image, thumb, THUMBNAIL_SIZE)
             array = model.preprocess(decoded.image)
@@ -532,6 +527,18 @@ class Indexer:
                                  [vecs[p][1] if p in vecs else None for p, _ in chunk])
 
 
+def thumbnail_file(thumbnails_dir: Path, content_hash: str) -> Path:
+    """Where the thumbnail of a photo's contents is kept (named by content: copies share one)."""
+    return thumbnails_dir / content_hash[:2] / f"{content_hash}.jpg"
+
+
+def _walk_folder(root: str, folder: FolderSpec, watched: list[FolderSpec], problems: list[ScanProblem]) -> Iterator[FoundFile]:
+    """The photos below ``root`` that belong to the watched ``folder``: its rules apply (and its
+    parents'), and the watched folders nested below ``root`` are left to their own walks."""
+    nested = [w.path for w in watched if w.id != folder.id and is_below(w.path, root)]
+    return walk(root, _rules_for(folder, watched), problems, skip=nested)
+
+
 def _rules_for(folder: FolderSpec, watched: list[FolderSpec]) -> Exclusions:
     """A watched folder's exclusions, with those of the watched folders above it (a folder left out
     of a parent stays out when a sub-folder is watched on its own)."""
@@ -554,7 +561,7 @@ def drop_unused_thumbnails(engine: Engine, thumbnails_dir: Path, hashes: list[st
     wanted = sorted(set(h for h in hashes if h))
     if not wanted:
         return 0
-    files = {h: thumbnails_dir / h[:2] / f"{h}.jpg" for h in wanted}
+    files = {h: thumbnail_file(thumbnails_dir, h) for h in wanted}
     used: set[str] = set()
     with Session(engine) as s:
         for i in range(0, len(wanted), 500):
@@ -577,7 +584,8 @@ def drop_unused_thumbnails(engine: Engine, thumbnails_dir: Path, hashes: list[st
 
 
 def _owner(folders: list[FolderSpec], path: str) -> FolderSpec | None:
-    """The watched folder a path belongs to (the deepest one), unless hidden or excluded."""
+    """The watched folder a path belongs to (the deepest one), unless it is hidden below it
+    (exclusions are the caller's: ``_rules_for``)."""
     best = None
     for f in folders:
         root = f.path.rstrip("/")
