@@ -94,22 +94,23 @@ def clean_exclusion(pattern: str) -> str:
     return "./" + rel if text.startswith("./") and "/" not in rel else rel
 
 
-def anchored(patterns: Iterable[str], root: str) -> list[str]:
-    """``patterns`` of the watched folder ``root`` in a form that means the same below any folder
-    inside it: relative paths made absolute; bare names, globs and absolute paths as they are."""
-    base = root.rstrip("/")
+def _is_absolute(pattern: str) -> bool:
+    return pattern.startswith("/") or os.path.isabs(pattern)
+
+
+def anchored(patterns: Iterable[str], root: str | None) -> list[str]:
+    """``patterns`` (cleaned) of the watched folder ``root`` in a form that means the same below any
+    folder inside it: relative paths made absolute against ``root``; bare names, globs and absolute
+    paths as they are. Without a root, relative paths stay relative (and then never match)."""
+    base = root.rstrip("/") if root else None
     out = []
     for raw in patterns:
         pattern = clean_exclusion(raw)
-        if not pattern or _has_glob(pattern) or pattern.startswith("/") or os.path.isabs(pattern):
+        if base is not None and "/" in pattern and not (_has_glob(pattern) or _is_absolute(pattern)):
+            pattern = base + "/" + pattern.removeprefix("./")
+        if pattern:
             out.append(pattern)
-        elif pattern.startswith("./"):
-            out.append(base + "/" + pattern[2:])
-        elif "/" in pattern:
-            out.append(base + "/" + pattern)
-        else:
-            out.append(pattern)  # a bare name: any file or folder of that name below
-    return [p for p in out if p]
+    return out
 
 
 @dataclass(frozen=True)
@@ -134,23 +135,16 @@ class Exclusions:
         names: set[str] = set()
         exact: set[str] = set()
         globs: list[str] = []
-        base = root.rstrip("/") if root else None
-        for raw in patterns:
-            pattern = clean_exclusion(raw)
-            if not pattern:
-                continue
+        for pattern in anchored(patterns, root):
             if _has_glob(pattern):
                 globs.append(pattern)
-            elif pattern.startswith("/") or os.path.isabs(pattern):
+            elif _is_absolute(pattern):
                 exact.add(pattern.rstrip("/") or "/")
             elif "/" not in pattern:
                 names.add(os.path.normcase(pattern))
-            elif pattern.startswith("./") and base is not None:
-                exact.add(base + "/" + pattern[2:])
-            elif base is not None:
-                exact.add(base + "/" + pattern)
             else:
                 exact.add(pattern)  # relative, with nothing to resolve it against: never matches
+        base = root.rstrip("/") if root else None
         return Exclusions(
             frozenset(names), tuple(e.rstrip("/") + "/" for e in sorted(exact)), frozenset(exact), tuple(globs), base
         )
