@@ -82,10 +82,10 @@ def consume(events: Iterator[IndexProgress], show: bool) -> IndexProgress | None
 
 # -- subcommands ---------------------------------------------------------------------------------
 def cmd_index(args: argparse.Namespace) -> int:
-    from .core.errors import UserError
+    from .core.errors import ModelUnavailable, UserError
 
     if args.model:
-        from .core.models.registry import DEFAULT_MODEL, check_model_name
+        from .core.models.registry import check_model_name
 
         check_model_name(args.model)  # a typo must not become the library's model
     for path in args.paths:  # every path checked before the library changes
@@ -93,15 +93,11 @@ def cmd_index(args: argparse.Namespace) -> int:
             raise CliError(f"not a folder: {path}")
     lib = open_library(args)
     try:
-        if args.model and args.model != lib.model_name:
-            # load (or download) the new model before the library is switched to it: one that
-            # cannot be had leaves the library on its model and its vectors
-            lib.get_model(args.model)
-            if lib.model_warning:
-                reason, lib.model_warning = lib.model_warning, None
-                lib.forget_model(args.model)
-                raise CliError(f"{reason.replace(f'; using {DEFAULT_MODEL}', '')}; the library keeps {lib.model_name}")
-            lib.set_model(args.model)
+        if args.model:
+            try:
+                lib.switch_model(args.model)
+            except ModelUnavailable as exc:
+                raise CliError(f"model {args.model} is unavailable ({exc}); the library keeps {lib.model_name}") from exc
         started = time.monotonic()
         for path in args.paths:
             lib.add_folder(path, exclusions=args.exclude or ())

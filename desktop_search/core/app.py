@@ -270,15 +270,17 @@ class PhotoLibrary:
                 self._models[name] = model
             return model
 
-    def forget_model(self, name: str) -> None:
-        """Drop a loaded model name (and the fallback cached under it), e.g. after a failed switch."""
+    def switch_model(self, name: str) -> None:
+        """Make ``name`` the library's model once it has loaded (a CLIP model downloads here). One
+        that cannot be had raises :class:`ModelUnavailable`, with no stand-in: the library keeps its
+        model and vectors (``set_model`` alone would switch to a name that then falls back)."""
+        if name == self.model_name:
+            return
         with self._model_lock:
-            model = self._models.pop(name, None)
-            self._fallbacks.discard(name)
-        if model is not None and model not in self._models.values():
-            close = getattr(model, "close", None)
-            if close is not None:
-                close()
+            if name not in self._models or name in self._fallbacks:
+                self._models[name] = load_model(name, device=self.device)
+                self._fallbacks.discard(name)
+        self.set_model(name)
 
     def load_model(self) -> None:
         """Load the search model (and warm up its matrix) ahead of the first query.

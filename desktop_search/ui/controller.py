@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop_search.core.cancel import CancelToken
-from desktop_search.core.errors import describe_database_error
+from desktop_search.core.errors import ModelUnavailable, describe_database_error
 from desktop_search.core.library.scanner import clean_exclusion
 from desktop_search.core.types import (
     FolderInfo,
@@ -478,22 +478,18 @@ class LibraryController(QObject):
         previous = lib.model_name
 
         def switch(_: object) -> str | None:
-            """Load the new model first (a CLIP model downloads here); one that cannot be had leaves
-            the library on its model. Returns why not, or None."""
-            lib.model_warning = None
-            lib.set_model(name)
-            lib.get_model(name)
-            if lib.model_warning:  # it fell back to builtin: keep what the library had
-                lib.forget_model(name)
-                lib.set_model(previous)
-                return lib.model_warning
+            """The library switches once the new model has loaded (a CLIP model downloads here);
+            one that cannot be had leaves it on its model. Returns why not, or None."""
+            try:
+                lib.switch_model(name)
+            except ModelUnavailable as exc:
+                return str(exc)
             return None
 
         def done(failure: str | None) -> None:
             if failure:
                 self.model_state.emit("ready", lib.model_name)
-                self.message.emit(f"Cannot switch to {name}: {failure.split('(', 1)[-1].rsplit(')', 1)[0]}; "
-                                  f"still using {lib.model_name}", "error")
+                self.message.emit(f"Cannot switch to {name}: {failure}; still using {lib.model_name}", "error")
                 self.model_switch_failed.emit(previous)
                 return
             self.model_state.emit("ready", f"{lib.model_name} (re-indexing)")
