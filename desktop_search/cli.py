@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import __version__
 from .core.types import IndexCounts, IndexProgress, SearchQuery
+from .core.wording import counted
 
 #: subcommands that live in their own modules (desktop_search/commands/NAME.py)
 COMMAND_MODULES = ("gui", "watch", "train", "evaluate", "models")
@@ -124,10 +125,6 @@ def cmd_index(args: argparse.Namespace) -> int:
     finally:
         lib.close()
 
-
-def _count(n: int, noun: str) -> str:
-    """``1 photo``, ``2 photos``, ``1,000 photos``."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _parse_date(value: str | None) -> datetime | None:
@@ -245,7 +242,7 @@ def cmd_folders(args: argparse.Namespace) -> int:
         elif args.action == "list":
             for f in folders:
                 excl = f"  (excluding {', '.join(f.exclusions)})" if f.exclusions else ""
-                print(f"{f.path}  {_count(f.photos, 'photo')}, {f.pending} pending, {_count(f.errors, 'error')}{excl}")
+                print(f"{f.path}  {counted(f.photos, 'photo')}, {f.pending} pending, {counted(f.errors, 'error')}{excl}")
             if not folders:
                 print("No folders yet: add one with 'desktop-search folders add DIR' or 'desktop-search index DIR'.")
         return 0

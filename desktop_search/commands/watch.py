@@ -18,6 +18,8 @@ import threading
 import time
 from typing import Any
 
+from ..core.wording import counted
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -116,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             last = drain(lib.index(cancel=token[0]))
             if last is not None and not stop.is_set():
                 say(f"{_stamp()}  Up to date: {_summary(last.counts)}")
-        say(f"{_stamp()}  Watching {len(folders)} folder{'s' if len(folders) != 1 else ''}; press Ctrl+C to stop.")
+        say(f"{_stamp()}  Watching {counted(len(folders), 'folder')}; press Ctrl+C to stop.")
         next_folder_check = time.monotonic() + 30.0
         while not stop.is_set():
             try:
@@ -135,12 +137,12 @@ def run(args: argparse.Namespace) -> int:
             try:
                 last = drain(lib.apply_changes(batch.paths, cancel=token[0]))
             except UserError as exc:
-                say(f"{_stamp()}  {len(batch)} changed path{'s' if len(batch) != 1 else ''}: {exc}")
+                say(f"{_stamp()}  {counted(len(batch), 'changed path')}: {exc}")
                 continue
             if stop.is_set():
                 break
             summary = _summary(last.counts) if last is not None else "nothing to do"
-            say(f"{_stamp()}  {len(batch)} changed path{'s' if len(batch) != 1 else ''}: {summary}")
+            say(f"{_stamp()}  {counted(len(batch), 'changed path')}: {summary}")
         say(f"{_stamp()}  Stopped.")
         return 0
     except KeyboardInterrupt:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_search.core.types import ErrorInfo, FolderInfo
+from desktop_search.core.wording import counted
 
 from .controller import LibraryController
 from .icons import std
@@ -124,7 +125,7 @@ class ErrorsDialog(QDialog):
             tree.addTopLevelItem(item)
         tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        label = QLabel(f"{len(errors)} photo{'s' if len(errors) != 1 else ''} could not be indexed. "
+        label = QLabel(f"{counted(len(errors), 'photo')} could not be indexed. "
                        "Fix or remove them, then rescan the folder." if errors else "No problems.")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
@@ -236,7 +237,7 @@ class FoldersDialog(QDialog):
             if selected is not None and selected.path == f.path:
                 item.setSelected(True)
         total = sum(f.photos for f in folders)
-        self.summary.setText(f"{len(folders)} folder{'s' if len(folders) != 1 else ''}, {total:,} photos")
+        self.summary.setText(f"{counted(len(folders), 'folder')}, {total:,} photos")
         self._selection_changed()
 
     def _watch_status_changed(self, _message: str) -> None:

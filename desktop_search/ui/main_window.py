@@ -66,6 +66,7 @@ from desktop_search.core import settings as settings_mod
 from desktop_search.core.library.scanner import normalise
 from desktop_search.core.settings import Settings
 from desktop_search.core.types import FolderInfo, IndexProgress, LibraryStatus, SearchQuery, SearchResult
+from desktop_search.core.wording import counted
 
 from . import desktop
 from .controller import LibraryController
@@ -605,15 +606,7 @@ class MainWindow(QMainWindow):
         self.model.set_results(results, more_available=more, same_query=same)
         if same:
             # the same search again (the library changed, or the next page): keep the user's place
-            ids = {r.photo_id for r in selected}
-            selection = self.view.selectionModel()
-            for row, r in enumerate(self.model.results()):
-                if r.photo_id in ids:
-                    selection.select(self.model.index(row, 0), selection.SelectionFlag.Select)
-            if current is not None:
-                row = self.model.row_of(current.photo_id)
-                if row >= 0:
-                    selection.setCurrentIndex(self.model.index(row, 0), selection.SelectionFlag.NoUpdate)
+            self._reselect(selected, current)
             self.view.verticalScrollBar().setValue(scroll)
             self._refresh_preview()
         else:
@@ -630,6 +623,21 @@ class MainWindow(QMainWindow):
             self._show_page(Page.NO_RESULTS)
         self._update_count_text()
         self.results_shown.emit()
+
+    def _reselect(self, selected: list[SearchResult], current: SearchResult | None) -> QModelIndex | None:
+        """Select these photos again (and make ``current`` current) where the rows now show them;
+        returns the current photo's new index, if it is still shown."""
+        ids = {r.photo_id for r in selected}
+        selection = self.view.selectionModel()
+        for row, r in enumerate(self.model.results()):
+            if r.photo_id in ids:
+                selection.select(self.model.index(row, 0), selection.SelectionFlag.Select)
+        row = self.model.row_of(current.photo_id) if current is not None else -1
+        if row < 0:
+            return None
+        index = self.model.index(row, 0)
+        selection.setCurrentIndex(index, selection.SelectionFlag.NoUpdate)
+        return index
 
     def _no_results_text(self, query: SearchQuery) -> tuple[str, str]:
         """Title and advice for an empty result: an empty library is not a query that missed."""
@@ -672,19 +680,11 @@ class MainWindow(QMainWindow):
 
     # -- sort and cutoff -------------------------------------------------------------------------
     def _apply_sort(self, order: SortOrder) -> None:
-        current = self.current_result()
-        selected = {r.photo_id for r in self.selected_results()}
+        current, selected = self.current_result(), self.selected_results()
         self.model.set_sort_order(order)
-        if current is not None or selected:  # the same photos stay selected, the current one in view
-            selection = self.view.selectionModel()
-            for row, r in enumerate(self.model.results()):
-                if r.photo_id in selected:
-                    selection.select(self.model.index(row, 0), selection.SelectionFlag.Select)
-            row = self.model.row_of(current.photo_id) if current is not None else -1
-            if row >= 0:
-                index = self.model.index(row, 0)
-                selection.setCurrentIndex(index, selection.SelectionFlag.NoUpdate)
-                self.view.scrollTo(index)
+        index = self._reselect(selected, current)  # the same photos stay selected, the current one in view
+        if index is not None:
+            self.view.scrollTo(index)
         i = self.sort_combo.findData(order)
         if i >= 0 and self.sort_combo.currentIndex() != i:
             self.sort_combo.blockSignals(True)
@@ -704,7 +704,7 @@ class MainWindow(QMainWindow):
         self.cutoff_slider.setToolTip(
             "Relevance cutoff: slide right to hide weaker matches"
             + (f"\n{value}% of the way from the weakest to the best match shown: "
-               f"{_count(hidden, 'weaker result')} hidden (relevance below {threshold:.2f})" if threshold is not None else "")
+               f"{counted(hidden, 'weaker result')} hidden (relevance below {threshold:.2f})" if threshold is not None else "")
         )
         self._update_count_text()
 
@@ -714,7 +714,7 @@ class MainWindow(QMainWindow):
             return
         shown = self.model.rowCount()
         hidden = self.model.hidden_count()
-        text = f"{shown:,} result{'s' if shown != 1 else ''}"
+        text = counted(shown, "result")
         if hidden:
             text += f" ({hidden:,} hidden by the cutoff)"
         self._set_idle_message(text)
@@ -933,7 +933,7 @@ class MainWindow(QMainWindow):
         results = self.selected_results()
         if results:
             desktop.copy_paths([r.path for r in results])
-            self.notify(f"Copied {len(results)} path{'s' if len(results) != 1 else ''}" if len(results) > 1
+            self.notify(f"Copied {counted(len(results), 'path')}" if len(results) > 1
                         else f"Copied {results[0].path}")
 
     def find_similar_current(self, result: SearchResult | None = None) -> None:
@@ -1177,7 +1177,7 @@ class MainWindow(QMainWindow):
             return ""
         if not s.folders:
             return "No folders yet"
-        text = f"{_count(s.indexed, 'photo')} indexed in {_count(s.folders, 'folder')}"
+        text = f"{counted(s.indexed, 'photo')} indexed in {counted(s.folders, 'folder')}"
         if s.errors:
             text += f" · {s.errors:,} could not be read"
         return text
@@ -1189,10 +1189,10 @@ class MainWindow(QMainWindow):
 
     def _status_changed(self, status: LibraryStatus) -> None:
         self._status = status
-        self.count_label.setText(f"Library: {_count(status.indexed, 'photo')}" if status.folders else "")
+        self.count_label.setText(f"Library: {counted(status.indexed, 'photo')}" if status.folders else "")
         self.count_label.setToolTip(
             f"{status.indexed:,} indexed, {status.pending:,} waiting, {status.errors:,} problems "
-            f"in {status.folders} folder{'s' if status.folders != 1 else ''}"
+            f"in {counted(status.folders, 'folder')}"
         )
         if self._shown_query is None:
             self._set_idle_message(self._library_summary())
@@ -1321,7 +1321,3 @@ class MainWindow(QMainWindow):
     def closed(self) -> bool:
         return self._closed
 
-
-def _count(n: int, noun: str) -> str:
-    """``1 photo``, ``2 photos``, ``1,000 photos``."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"

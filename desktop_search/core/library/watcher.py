@@ -39,6 +39,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
+from ..wording import counted
 from .formats import BASE_EXTENSIONS, HEIF_EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -341,7 +342,7 @@ class FolderWatcher:
         native = sum(1 for m in modes.values() if m == "native")
         polled = sum(1 for m in modes.values() if m == "polling")
         if modes:
-            text = f"Watching {native} folder{'s' if native != 1 else ''} for changes"
+            text = f"Watching {counted(native, 'folder')} for changes"
             if polled:
                 text += f"; {polled} checked every {self.poll_interval_s:g} s"
             self._status(text + ".")
