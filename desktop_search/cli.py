@@ -47,7 +47,7 @@ def open_library(args: argparse.Namespace, model_name: str | None = None, *, exi
     if existing and given and not (Path(given).expanduser() / "library.db").exists():
         raise CliError(f"no library at {given} (index a folder into it first: desktop-search --library {given} index DIR)")
 
-    return PhotoLibrary.open(getattr(args, "library", None), model_name=model_name, device=getattr(args, "device", None))
+    return PhotoLibrary.open(given, model_name=model_name, device=getattr(args, "device", None))
 
 
 # -- progress ------------------------------------------------------------------------------------

@@ -45,8 +45,9 @@ def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
 
 def preprocess_image(image: Image.Image, size: int) -> np.ndarray:
     """Decoded PIL image → uint8 (size, size, 3) RGB array, ready for :func:`to_input`."""
-    if image.mode == "RGB" and use_torch(image.size, (dims := _plan(image.width, image.height, size))[0]):
-        out = torch_resize(np.array(image), dims[0], "bicubic", crop=dims[1])  # no Pillow round trip
+    resized, box = _plan(image.width, image.height, size)
+    if image.mode == "RGB" and use_torch(image.size, resized):
+        out = torch_resize(np.array(image), resized, "bicubic", crop=box)  # no Pillow round trip
     else:
         out = np.asarray(resize_center_crop(image, size), dtype=np.uint8)
     if out.shape != (size, size, 3):  # pragma: no cover - defensive
