@@ -594,8 +594,8 @@ class PhotoLibrary:
             pstmt = select(Problem.path, Problem.reason, Problem.when)
             if folder:
                 prefix = normalise(folder).rstrip("/")
-                stmt = stmt.where(Photo.path.like(prefix + "/%"))
-                pstmt = pstmt.where((Problem.path == prefix) | Problem.path.like(prefix + "/%"))
+                stmt = stmt.where(*_below(Photo.path, prefix))
+                pstmt = pstmt.where((Problem.path == prefix) | and_(*_below(Problem.path, prefix)))
             rows = list(s.execute(stmt)) + list(s.execute(pstmt))
         return sorted((ErrorInfo(r[0], r[1] or "unknown error", r[2]) for r in rows), key=lambda e: e.path)
 

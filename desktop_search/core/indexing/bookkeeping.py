@@ -62,9 +62,9 @@ def load_known(
             chunk = paths[i : i + CHUNK]
             out.extend(KnownPhoto(*row) for row in s.execute(select(*cols).where(Photo.path.in_(chunk))))
             for prefix in chunk:  # a vanished folder: everything below it
-                if not os.path.exists(prefix):
-                    like = prefix.rstrip("/") + "/%"
-                    out.extend(KnownPhoto(*row) for row in s.execute(select(*cols).where(Photo.path.like(like))))
+                if not os.path.exists(prefix):  # a range on the path index: no LIKE wildcards, case kept
+                    low, high = below_bounds(prefix)
+                    out.extend(KnownPhoto(*row) for row in s.execute(select(*cols).where(Photo.path > low, Photo.path < high)))
     unique = {k.id: k for k in out}
     return list(unique.values())
 
@@ -259,7 +259,8 @@ def record_problems(engine: Engine, problems: list[ScanProblem], scanned_roots: 
         reported = {p.path for p in problems}
         for root in scanned_roots:
             prefix = root.rstrip("/")
-            for old in s.scalars(select(Problem).where((Problem.path == prefix) | Problem.path.like(prefix + "/%"))):
+            low, high = below_bounds(prefix)
+            for old in s.scalars(select(Problem).where((Problem.path == prefix) | ((Problem.path > low) & (Problem.path < high)))):
                 if old.path not in reported:
                     s.delete(old)
         for p in problems:
