@@ -28,6 +28,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from . import paths
 from .cancel import Cancelled, CancelToken
 from .db import DatabaseError, Folder, Meta, Photo, PhotoStatus, Problem, Vector, open_database
+from .db.pathtext import from_db
 from .errors import UserError
 from .filelock import WriterLock
 from .indexing import FolderSpec, Indexer
@@ -552,7 +553,7 @@ class PhotoLibrary:
             out.append(
                 SearchResult(
                     photo_id=r[0],
-                    path=r[1],
+                    path=from_db(r[1]),
                     score=round(score, 6),
                     date_taken=_parse_dt(r[2]),
                     size=r[3],
@@ -560,7 +561,7 @@ class PhotoLibrary:
                     height=r[5],
                     caption=r[6],
                     camera=r[7],
-                    thumbnail_path=r[8] if r[8] and os.path.exists(r[8]) else None,
+                    thumbnail_path=thumb if (thumb := r[8] and from_db(r[8])) and os.path.exists(thumb) else None,
                 )
             )
         return out

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..db import Folder, Photo, PhotoStatus, Problem, Vector
+from ..db.pathtext import from_db, to_db
 from ..library.metadata import photo_text
 from ..library.scanner import FoundFile, ScanProblem, below_bounds, content_hash
 from ..types import IndexCounts
@@ -81,7 +82,7 @@ def _load_all_known(engine: Engine, folder_ids: list[int] | None, under: Sequenc
             params += tuple(int(f) for f in folder_ids)
         for root in under:  # a range on the unique path index
             clauses.append("(path > ? AND path < ?)")
-            params += below_bounds(root)
+            params += tuple(to_db(b) for b in below_bounds(root))
         if not clauses:
             return []
         sql += " WHERE " + " OR ".join(clauses)
@@ -90,7 +91,7 @@ def _load_all_known(engine: Engine, folder_ids: list[int] | None, under: Sequenc
         cur = raw.cursor()
         try:
             cur.execute(sql, params)
-            return [KnownPhoto(*row) for row in cur.fetchall()]
+            return [KnownPhoto(r[0], from_db(r[1]), *r[2:]) for r in cur.fetchall()]
         finally:
             cur.close()
     finally:
