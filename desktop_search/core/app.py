@@ -69,9 +69,11 @@ class PhotoLibrary:
         #: threads decoding photos while the network runs (None: chosen from the core count)
         self.decode_workers = decode_workers
         try:
-            root.mkdir(parents=True, exist_ok=True)
+            paths.ensure(root)
         except OSError as exc:
             raise UserError(f"cannot create the library folder {root}: {exc.strerror or exc}") from exc
+        _make_library_private(root)
+        paths.make_app_folders_private()
         try:
             self.engine = open_database(root / DB_NAME)
         except DatabaseError as exc:
@@ -599,6 +601,25 @@ class PhotoLibrary:
                 pstmt = pstmt.where((Problem.path == prefix) | and_(*_below(Problem.path, prefix)))
             rows = list(s.execute(stmt)) + list(s.execute(pstmt))
         return sorted((ErrorInfo(r[0], r[1] or "unknown error", r[2]) for r in rows), key=lambda e: e.path)
+
+
+#: what a library folder holds besides ``thumbnails/`` (made private on open: :func:`_make_library_private`)
+LIBRARY_FILES = (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", DB_NAME + "-journal", "index.lock")
+
+
+def _make_library_private(root: Path) -> None:
+    """The library folder and what it holds (database, its -wal and -shm, the lock, backups,
+    thumbnails) readable by this user only, where an older version left them readable by others.
+    Other files a user keeps in that folder are not touched."""
+    ours = [root, *(root / name for name in LIBRARY_FILES), root / "thumbnails"]
+    if all(paths.is_private(p) for p in ours):
+        return
+    for p in ours[:-1]:
+        paths.make_private(p)
+    for backup in root.glob(DB_NAME + ".v*.bak"):
+        paths.make_private(backup)
+    changed = paths.make_private(root / "thumbnails", recursive=True)
+    log.info("made the library %s private (%d thumbnails and folders)", root, changed)
 
 
 def _refuse_a_second_way_in(path: str, watched: list[str]) -> None:

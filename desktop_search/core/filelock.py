@@ -51,7 +51,7 @@ class WriterLock:
         if self._fd is not None:
             return True
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             log.debug("no lock file %s: %s", self.path, exc)
             return True

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.pool import QueuePool
 
+from .. import paths
 from .migrations import MIGRATIONS
 from .schema import SCHEMA_VERSION
 
@@ -42,8 +43,10 @@ def _user_version(engine: Engine) -> int:
 
 def open_database(path: Path) -> Engine:
     """Open (creating or migrating) the library database at ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.ensure(path.parent)
     existed = path.exists() and path.stat().st_size > 0
+    if not path.exists():
+        paths.private_file(path)  # SQLite gives the -wal and -shm files the database's permissions
     engine = create_engine(
         f"sqlite:///{path}",
         poolclass=QueuePool,
@@ -80,6 +83,7 @@ def _backup(engine: Engine, target: Path) -> None:
     """A consistent copy through SQLite's online backup API (safe with WAL)."""
     raw = engine.raw_connection()
     try:
+        paths.private_file(target)
         dest = sqlite3.connect(str(target))
         try:
             raw.driver_connection.backup(dest)  # type: ignore[union-attr]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
+from .. import paths
 from ..resize import resize_rgb
 from .formats import heif_available
 
@@ -134,7 +138,15 @@ def make_thumbnail(image: Image.Image, target: Path, size: int = 256) -> None:
     """Write a JPEG thumbnail (longest side ``size``) atomically."""
     dims = thumbnail_size(image.width, image.height, size)
     thumb = image if dims == image.size else resize_rgb(image, dims, "bilinear", reducing_gap=2.0)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    thumb.save(tmp, "JPEG", quality=85)
-    tmp.replace(target)
+    paths.ensure(target.parent)
+    # a private (0600) temporary file of its own: two threads writing one thumbnail (copies of a
+    # photo) never write into the same file, and a failed write leaves nothing behind
+    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            thumb.save(fh, "JPEG", quality=85)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
