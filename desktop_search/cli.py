@@ -100,6 +100,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             except ModelUnavailable as exc:
                 raise CliError(f"model {args.model} is unavailable ({exc}); the library keeps {lib.model_name}") from exc
         started = time.monotonic()
+        if args.paths and not args.quiet and lib.writer_busy():  # add_folder waits for the writer lock
+            print("desktop-search: another program is indexing this library; waiting for it to finish…", file=sys.stderr)
         for path in args.paths:
             lib.add_folder(path, exclusions=args.exclude or ())
         targets = args.paths or None

@@ -17,12 +17,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from . import paths
@@ -74,8 +76,14 @@ class PhotoLibrary:
             raise UserError(f"cannot create the library folder {root}: {exc.strerror or exc}") from exc
         _make_library_private(root)
         paths.make_app_folders_private()
+        self._writer_lock = WriterLock(root / "index.lock")  # across processes
+        db = root / DB_NAME
         try:
-            self.engine = open_database(root / DB_NAME)
+            if db.exists() and db.stat().st_size > 0:
+                self.engine = open_database(db)  # an upgrade runs in one write transaction (see _migrate)
+            else:  # a new library: two programs creating it at once must not both set it up
+                with self._writing(poll_s=0.02):
+                    self.engine = open_database(db)
         except DatabaseError as exc:
             raise UserError(str(exc)) from exc
         self.thumbnails_dir = root / "thumbnails"
@@ -90,7 +98,6 @@ class PhotoLibrary:
         self._matrices: dict[str, VectorMatrix] = {}
         self._matrix_lock = threading.Lock()
         self._job_lock = threading.Lock()
-        self._writer_lock = WriterLock(root / "index.lock")  # across processes
         self._query_cache: dict[tuple[str, str], np.ndarray] = {}
         self._query_lock = threading.Lock()
 
@@ -133,12 +140,31 @@ class PhotoLibrary:
             raw.close()
 
     def _set_meta(self, key: str, value: str) -> None:
+        """One upsert (two programs setting a key at once must not collide on it)."""
+        stmt = sqlite_insert(Meta).values(key=key, value=value)
         with Session(self.engine) as s, s.begin():
-            row = s.get(Meta, key)
-            if row is None:
-                s.add(Meta(key=key, value=value))
-            else:
-                row.value = value
+            s.execute(stmt.on_conflict_do_update(index_elements=[Meta.key], set_={"value": stmt.excluded.value}))
+
+    @contextmanager
+    def _writing(self, poll_s: float = WRITER_LOCK_POLL_S) -> Iterator[None]:
+        """Hold the library's writer lock (``index.lock``) to create the library or change its folders: it waits for
+        another program's indexing job or folder change, so two programs adding folders to one library
+        at once, or one adding while the other reconciles, never interleave. Re-entrant."""
+        while not self._writer_lock.acquire():
+            time.sleep(poll_s)
+        try:
+            yield
+        finally:
+            self._writer_lock.release()
+
+    def writer_busy(self) -> bool:
+        """Whether another program holds this library's writer lock now (it is indexing it)."""
+        if self._writer_lock.held:
+            return False
+        if self._writer_lock.acquire():
+            self._writer_lock.release()
+            return False
+        return True
 
     # -- folders -----------------------------------------------------------------------------
     def folders(self) -> list[FolderInfo]:
@@ -178,7 +204,7 @@ class PhotoLibrary:
         if not os.path.isdir(norm):
             raise UserError(f"not a folder: {path}")
         excl = _exclusions_json(exclusions)
-        with Session(self.engine) as s, s.begin():
+        with self._writing(), Session(self.engine) as s, s.begin():
             existing = s.scalar(select(Folder).where(Folder.path == norm))
             if existing is None:
                 _refuse_a_second_way_in(norm, list(s.scalars(select(Folder.path))))
@@ -200,7 +226,7 @@ class PhotoLibrary:
 
     def set_exclusions(self, path: str | Path, exclusions: Iterable[str]) -> None:
         norm = normalise(path)
-        with Session(self.engine) as s, s.begin():
+        with self._writing(), Session(self.engine) as s, s.begin():
             folder = s.scalar(select(Folder).where(Folder.path == norm))
             if folder is None:
                 raise UserError(f"not a watched folder: {path}")
@@ -210,7 +236,7 @@ class PhotoLibrary:
         """Stop watching a folder: its photos leave the library (with their vectors, thumbnails
         and scan problems), except those inside another watched folder, which that folder keeps."""
         norm = normalise(path)
-        with Session(self.engine) as s:
+        with self._writing(), Session(self.engine) as s:
             folder = s.scalar(select(Folder).where(Folder.path == norm))
             if folder is None:
                 raise UserError(f"not a watched folder: {path}")

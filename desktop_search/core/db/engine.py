@@ -68,15 +68,32 @@ def open_database(path: Path) -> Engine:
             f"(schema {version}, this version knows up to {SCHEMA_VERSION}); please upgrade"
         )
     if version < SCHEMA_VERSION:
+        try:
+            _migrate(engine, path, existed)
+        except Exception:
+            engine.dispose()
+            raise
+    return engine
+
+
+def _migrate(engine: Engine, path: Path, existed: bool) -> None:
+    """Create or upgrade the schema in one write transaction taken before the version is read
+    again: two programs opening a new library at once never both create its tables (the second
+    waits, up to the busy timeout, and then finds the work done)."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        version = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+        if version >= SCHEMA_VERSION:
+            conn.rollback()
+            return
         if existed and version > 0:
             backup = path.with_name(f"{path.name}.v{version}-{datetime.now():%Y%m%d-%H%M%S}.bak")
             _backup(engine, backup)
             log.info("backed up the library to %s before migrating", backup)
         for step in range(version, SCHEMA_VERSION):
-            with engine.begin() as conn:
-                MIGRATIONS[step](conn)
-                conn.execute(text(f"PRAGMA user_version = {step + 1}"))
-    return engine
+            MIGRATIONS[step](conn)
+            conn.execute(text(f"PRAGMA user_version = {step + 1}"))
+        conn.commit()
 
 
 def _backup(engine: Engine, target: Path) -> None:
