@@ -30,6 +30,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from . import paths
 from .cancel import Cancelled, CancelToken
 from .db import DatabaseError, Folder, Meta, Photo, PhotoStatus, Problem, Vector, open_database
+from .db.engine import connect
 from .db.pathtext import from_db
 from .errors import UserError
 from .filelock import WriterLock
@@ -74,12 +75,18 @@ class PhotoLibrary:
             paths.ensure(root)
         except OSError as exc:
             raise UserError(f"cannot create the library folder {root}: {exc.strerror or exc}") from exc
-        _make_library_private(root)
+        if library_read_only(root) is None:
+            _make_library_private(root)
         paths.make_app_folders_private()
         self._writer_lock = WriterLock(root / "index.lock")  # across processes
         db = root / DB_NAME
+        #: why this library cannot be written (read-only folder, file or disk): it is then opened for
+        #: searching only, and what would change it raises UserError with this reason; None: writable
+        self.read_only_reason = library_read_only(root) if db.exists() else None
         try:
-            if db.exists() and db.stat().st_size > 0:
+            if self.read_only_reason is not None:
+                self.engine = open_database(db, read_only=True)
+            elif db.exists() and db.stat().st_size > 0:
                 self.engine = open_database(db)  # an upgrade runs in one write transaction (see _migrate)
             else:  # a new library: two programs creating it at once must not both set it up
                 with self._writing(poll_s=0.02):
@@ -199,11 +206,21 @@ class PhotoLibrary:
             specs = [f for f in specs if f.path in wanted]
         return specs
 
+    @property
+    def read_only(self) -> bool:
+        return self.read_only_reason is not None
+
+    def _check_writable(self, what: str) -> None:
+        if self.read_only_reason is not None:
+            raise UserError(f"cannot {what}: the library {self.root} is read-only ({self.read_only_reason}); "
+                            "searching works, but this needs write access to the library folder")
+
     def add_folder(self, path: str | Path, exclusions: Iterable[str] = ()) -> FolderInfo:
         norm = normalise(path)
         if not os.path.isdir(norm):
             raise UserError(f"not a folder: {path}")
         excl = _exclusions_json(exclusions)
+        self._check_writable("add a folder")
         with self._writing(), Session(self.engine) as s, s.begin():
             existing = s.scalar(select(Folder).where(Folder.path == norm))
             if existing is None:
@@ -226,6 +243,7 @@ class PhotoLibrary:
 
     def set_exclusions(self, path: str | Path, exclusions: Iterable[str]) -> None:
         norm = normalise(path)
+        self._check_writable("change the exclusions")
         with self._writing(), Session(self.engine) as s, s.begin():
             folder = s.scalar(select(Folder).where(Folder.path == norm))
             if folder is None:
@@ -236,6 +254,7 @@ class PhotoLibrary:
         """Stop watching a folder: its photos leave the library (with their vectors, thumbnails
         and scan problems), except those inside another watched folder, which that folder keeps."""
         norm = normalise(path)
+        self._check_writable("remove a folder")
         with self._writing(), Session(self.engine) as s:
             folder = s.scalar(select(Folder).where(Folder.path == norm))
             if folder is None:
@@ -326,7 +345,7 @@ class PhotoLibrary:
         remembered = None if name in self._models else self._remembered_key(name)
         prefetch = None
         if remembered and self._matrix_if_loaded(remembered) is None:
-            prefetch = _Prefetch(self.root / DB_NAME, remembered)
+            prefetch = _Prefetch(self.root / DB_NAME, remembered, self.read_only)
         try:
             model = self.get_model(name)
             prepare = getattr(model, "prepare_queries", None)
@@ -372,6 +391,8 @@ class PhotoLibrary:
 
     def _remember_vector_key(self, name: str, key: str) -> None:
         """Note the key of the model loaded under ``name`` for the next start's prefetch."""
+        if self.read_only:
+            return
         try:
             if self._get_meta(VECTOR_KEY_META + name) != key:
                 self._set_meta(VECTOR_KEY_META + name, key)
@@ -383,6 +404,7 @@ class PhotoLibrary:
         old vectors keep answering until the new ones are complete."""
         if name == self.model_name and self._get_meta("model") == name:
             return
+        self._check_writable(f"switch the library to the model {name}")
         with Session(self.engine) as s:
             has_vectors = s.scalar(select(Vector.photo_id).limit(1)) is not None
         if has_vectors and name != self.model_name and not self._get_meta("active_model"):
@@ -403,7 +425,7 @@ class PhotoLibrary:
 
     def _load_matrix(self, key: str) -> VectorMatrix:
         """Read every vector of ``key`` once, straight through sqlite3 for speed."""
-        raw = sqlite3.connect(str(self.root / DB_NAME))
+        raw = connect(self.root / DB_NAME, self.read_only)
         try:
             matrix = _read_matrix(raw, key)
         finally:
@@ -444,6 +466,7 @@ class PhotoLibrary:
     def _run_job(
         self, specs: list[FolderSpec], cancel: CancelToken | None, only: list[str] | None, watched: list[FolderSpec] | None = None
     ) -> Iterator[IndexProgress]:
+        self._check_writable("index")
         if not self._job_lock.acquire(blocking=False):
             raise UserError("another indexing job is already running on this library")
         try:
@@ -627,6 +650,21 @@ class PhotoLibrary:
                 pstmt = pstmt.where((Problem.path == prefix) | and_(*_below(Problem.path, prefix)))
             rows = list(s.execute(stmt)) + list(s.execute(pstmt))
         return sorted((ErrorInfo(r[0], r[1] or "unknown error", r[2]) for r in rows), key=lambda e: e.path)
+
+
+def library_read_only(root: Path) -> str | None:
+    """Why the library folder ``root`` cannot be written (its folder, database or disk is read-only
+    for this user), or None. ``os.access`` asks the system, so a read-only disk or an immutable file
+    counts for the administrator too."""
+    db = root / DB_NAME
+    for target in (root, db):
+        if target.exists() and not os.access(target, os.W_OK):
+            try:
+                ro_disk = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
+            except (AttributeError, OSError):
+                ro_disk = False
+            return "on a read-only disk" if ro_disk else f"no write permission for {target}"
+    return None
 
 
 #: what a library folder holds besides ``thumbnails/`` (made private on open: :func:`_make_library_private`)
@@ -936,9 +974,10 @@ class _Prefetch:
     photos), so :meth:`take` does them, once the model is there.
     """
 
-    def __init__(self, db: Path, key: str) -> None:
+    def __init__(self, db: Path, key: str, read_only: bool = False) -> None:
         self.key = key
         self._db = db
+        self._read_only = read_only
         self._row: tuple | None = None
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
@@ -947,7 +986,7 @@ class _Prefetch:
 
     def _run(self) -> None:
         try:
-            conn = self._conn = sqlite3.connect(str(self._db), check_same_thread=False)
+            conn = self._conn = connect(self._db, self._read_only, check_same_thread=False)
             # taken before reading: any commit after it, by any connection, changes it
             self._version = conn.execute("PRAGMA data_version").fetchone()[0]
             self._row = _query_columns(conn, self.key)
