@@ -47,6 +47,16 @@ class Reconciliation:
     stale_ids: list[int] = field(default_factory=list)
     #: content hashes that removed or changed photos had (their thumbnails may now be unused)
     dropped_hashes: list[str] = field(default_factory=list)
+    #: files found that could not be read (permission denied, an I/O error): kept as they were
+    problems: list[ScanProblem] = field(default_factory=list)
+
+
+def _unreadable(path: str, exc: OSError, result: Reconciliation) -> None:
+    """A found file that cannot be read: a problem to report, unless it has merely vanished."""
+    if isinstance(exc, FileNotFoundError):
+        return
+    reason = "permission denied" if isinstance(exc, PermissionError) else f"cannot be read: {exc.strerror or exc}"
+    result.problems.append(ScanProblem(path, reason))
 
 
 def load_known(
@@ -135,7 +145,8 @@ def reconcile(
                 continue
             try:
                 digest = content_hash(path, ff.size)
-            except OSError:
+            except OSError as exc:
+                _unreadable(path, exc, result)
                 continue
             if digest == row.content_hash:
                 s.execute(update(Photo).where(Photo.id == row.id).values(mtime=ff.mtime, size=ff.size))
@@ -159,6 +170,7 @@ def reconcile(
         s.commit()
 
         guard = tuple(p.rstrip("/") + "/" for p in protected)
+        exact = frozenset(protected)
         missing = [
             k
             for k in known
@@ -168,7 +180,7 @@ def reconcile(
                 or k.folder_id in may_remove
                 or (remove_under and k.path.startswith(remove_under))
             )
-            and not k.path.startswith(guard)
+            and not (k.path in exact or k.path.startswith(guard))
         ]
         missing_by_hash: dict[str, list[KnownPhoto]] = defaultdict(list)
         for k in missing:
@@ -180,8 +192,9 @@ def reconcile(
             for ff, folder_id in new_files[start : start + CHUNK]:
                 try:
                     hashed.append((ff, folder_id, content_hash(ff.path, ff.size)))
-                except OSError:
-                    continue  # vanished since the walk
+                except OSError as exc:
+                    _unreadable(ff.path, exc, result)  # vanished since the walk: nothing to say
+                    continue
             # contents no missing photo of this scan has: maybe moved here from a folder not scanned
             unmatched = [d for _, _, d in hashed if not missing_by_hash.get(d)]
             if unmatched:

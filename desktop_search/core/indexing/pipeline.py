@@ -220,7 +220,10 @@ class Indexer:
         rec = reconcile(self.engine, found, known, may_remove, cancel.checkpoint, protected, remove_under)
         counts = rec.counts
         if only_paths is None:
-            counts.failed += record_problems(self.engine, problems, [f.path for f in folders if f.id in complete])
+            scanned = [f.path for f in folders if f.id in complete]
+        else:  # the watcher's paths: each was looked at again (a folder walked whole)
+            scanned = sorted({normalise(p) for p in only_paths})
+        counts.failed += record_problems(self.engine, problems + rec.problems, scanned)
         if rec.dropped_hashes:
             drop_unused_thumbnails(self.engine, self.thumbnails_dir, rec.dropped_hashes)
         matrix = self._matrix_for_current()

@@ -217,6 +217,8 @@ def walk(
                 problems.append(ScanProblem(current, f"folder cannot be read: {exc.strerror or exc}"))
             continue
         subdirs = []
+        denied: list[str] = []  # photos whose details this user may not read
+        listed = 0
         for entry in entries:
             name = entry.name
             if name.startswith("."):
@@ -231,10 +233,19 @@ def walk(
                     continue
                 if excl and excl.match(path):
                     continue
+                listed += 1
                 est = entry.stat()
+            except PermissionError:
+                denied.append(path)  # e.g. a folder that may be listed but not entered (r-- without x)
+                continue
             except OSError:
                 continue  # vanished or a dangling link: nothing to index
             yield FoundFile(path, est.st_size, est.st_mtime)
+        if denied and problems is not None:
+            if len(denied) == listed and len(denied) > 1:  # the folder itself: one line, not one a photo
+                problems.append(ScanProblem(current, f"permission denied: its {len(denied)} photos cannot be read"))
+            else:
+                problems.extend(ScanProblem(path, "permission denied") for path in denied)
         stack.extend(sorted(subdirs, reverse=True))
 
 
