@@ -134,6 +134,19 @@ def _round_aspect(number: float, key: Callable[[int], float]) -> int:
     return max(min(math.floor(number), math.ceil(number), key=key), 1)
 
 
+def thumbnail_ok(path: Path, expected: tuple[int, int]) -> bool:
+    """Whether the thumbnail at ``path`` decodes whole and has the ``expected`` size (a pixel of
+    rounding either way allowed): a file cut short by a full disk or a crash is made again."""
+    try:
+        with Image.open(path) as im:
+            if abs(im.width - expected[0]) > 1 or abs(im.height - expected[1]) > 1:
+                return False
+            im.load()
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        return False
+    return True
+
+
 def make_thumbnail(image: Image.Image, target: Path, size: int = 256) -> None:
     """Write a JPEG thumbnail (longest side ``size``) atomically."""
     dims = thumbnail_size(image.width, image.height, size)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .formats import is_photo_name, photo_extensions
+from .formats import HEIF_EXTENSIONS, is_photo_name, photo_extensions
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,19 @@ class FoundFile:
 class ScanProblem:
     path: str
     reason: str
+    #: whether the library keeps the photos it knows at or below ``path`` (they could not be looked
+    #: at this time); False for a notice that says nothing of them (HEIC support missing)
+    protects: bool = True
+
+
+#: the start of the notice for HEIC photos skipped because HEIC support is not installed
+HEIC_NEEDS_EXTRA = "HEIC support is not installed"
+
+
+def heic_notice(count: int) -> str:
+    photos = "1 HEIC photo was" if count == 1 else f"{count:,} HEIC photos were"
+    return (f"{HEIC_NEEDS_EXTRA}: {photos} skipped here (install Desktop Search with the [heic] extra, "
+            "pip install 'desktop-search[heic]', or the pillow-heif package, then index again)")
 
 
 def normalise(path: str | Path) -> str:
@@ -192,6 +205,8 @@ def walk(
     unreadable folders reported in ``problems`` and skipped. Folders in ``skip`` (e.g. other
     watched folders nested inside this one, scanned on their own) are not entered."""
     exts = photo_extensions()
+    heic_missing = not exts >= HEIF_EXTENSIONS
+    heic_skipped = 0
     excl = exclusions if isinstance(exclusions, Exclusions) else Exclusions.of(exclusions, root)
     skipped = frozenset(s.rstrip("/") for s in skip)
     seen_dirs: set[tuple[int, int]] = set()
@@ -230,6 +245,8 @@ def walk(
                         subdirs.append(path)
                     continue
                 if not is_photo_name(name, exts) or not entry.is_file():
+                    if heic_missing and is_photo_name(name, HEIF_EXTENSIONS) and not (excl and excl.match(path)):
+                        heic_skipped += 1  # said once for the folder below (HEIC_NEEDS_EXTRA)
                     continue
                 if excl and excl.match(path):
                     continue
@@ -247,6 +264,8 @@ def walk(
             else:
                 problems.extend(ScanProblem(path, "permission denied") for path in denied)
         stack.extend(sorted(subdirs, reverse=True))
+    if heic_skipped and problems is not None:
+        problems.append(ScanProblem(root, heic_notice(heic_skipped), protects=False))
 
 
 def stat_file(path: str) -> FoundFile | None:
