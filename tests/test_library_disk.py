@@ -121,3 +121,51 @@ def test_a_damaged_or_wrong_sized_thumbnail_is_made_again(lib: PhotoLibrary, tmp
         with Image.open(thumb) as im:
             im.load()
             assert im.size == (256, 192)
+
+
+# -- very large photos -------------------------------------------------------------------------------
+def _big_png(path: Path, w: int, h: int, orientation: int | None = None) -> None:
+    import numpy as np
+
+    y, x = np.mgrid[0:h, 0:w]
+    arr = np.stack([x * 255 // w, y * 255 // h, (x + y) % 256], -1).astype(np.uint8)
+    arr[: h // 4, : w // 4] = (255, 0, 0)  # a red top-left corner, to see which way it was turned
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    Image.fromarray(arr).save(path, exif=exif.tobytes() if orientation else b"", compress_level=1)
+
+
+def test_a_large_png_is_reduced_and_oriented(tmp_path: Path) -> None:
+    from desktop_search.core.library.imageio import decode
+
+    path = tmp_path / "big.png"
+    _big_png(path, 3000, 2000, orientation=6)  # shown turned 90° clockwise: 2000 x 3000
+    d = decode(path, min_side=256)
+    assert (d.width, d.height) == (2000, 3000)
+    assert d.image.size == (667, 1000) and min(d.image.size) >= 2 * 256  # reduced 3x (rounded up)
+    corner = d.image.getpixel((d.image.width - 5, 5))  # the red corner is now top right
+    assert isinstance(corner, tuple) and corner[0] > 200 and corner[1] < 40
+    small = tmp_path / "small.png"
+    _big_png(small, 900, 700)
+    assert decode(small, min_side=256).image.size == (900, 700)  # under 4x min_side: as it was
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM (Linux)")
+def test_a_large_png_is_not_copied_whole(tmp_path: Path) -> None:
+    """Peak memory of decoding a 25-megapixel PNG (75 MB of RGB pixels) in a fresh process: the
+    pixels once, not a full-size copy per step (it was 2x and more; bench/decode_memory.py measures
+    the 121-megapixel case)."""
+    import json
+    import subprocess
+    import sys
+
+    from bench.decode_memory import CHILD
+
+    path = tmp_path / "big.png"
+    _big_png(path, 5000, 5000)
+    out = subprocess.run([sys.executable, "-c", CHILD, str(path), "256"], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    result = json.loads(out.stdout)
+    assert result["above_baseline_mb"] < 75 * 1.5, result
+    assert result["decoded"] == [556, 556]  # reduced 9x
