@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -186,11 +185,14 @@ def make_thumbnail(image: Image.Image, target: Path, size: int = 256) -> None:
     dims = thumbnail_size(image.width, image.height, size)
     thumb = image if dims == image.size else resize_rgb(image, dims, "bilinear", reducing_gap=2.0)
     paths.ensure(target.parent)
-    # a private (0600) temporary file of its own: two threads writing one thumbnail (copies of a
-    # photo) never write into the same file, and a failed write leaves nothing behind
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    # a private (0600) temporary file, named after the thumbnail so that one left by a killed run is
+    # written over when that photo is indexed again; a failed write leaves nothing behind
+    tmp = target.with_name(target.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, paths.PRIVATE_FILE)
     try:
         with os.fdopen(fd, "wb") as fh:
+            if paths.POSIX_PERMISSIONS:
+                os.fchmod(fh.fileno(), paths.PRIVATE_FILE)  # one an older version left readable
             thumb.save(fh, "JPEG", quality=85)
         os.replace(tmp, target)
     except BaseException:
