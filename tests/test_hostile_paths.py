@@ -194,3 +194,23 @@ def test_the_command_line_indexes_and_prints_odd_names_escaped(tmp_path: Path) -
 
     paths = {r["path"] for r in json.loads(out.stdout)["results"]}
     assert os.fsdecode(bytes(d) + b"/caf\xe9.jpg") in paths and str(d / "two\nlines.jpg") in paths
+
+
+def test_a_folder_left_out_whose_name_looks_like_a_glob_leaves_out_only_itself(lib: PhotoLibrary, tmp_path: Path) -> None:
+    """The window writes a folder chosen to be left out with its glob characters escaped
+    (``folder_exclusion``): ``W/[ab]`` and ``W/Best*`` are those folders, not ``W/a``, ``W/b``, ``W/Bestx``."""
+    import glob
+
+    w = tmp_path / "W"
+    for name in ("[ab]", "a", "b", "Best*", "Bestx", "what?"):
+        fill(w / name, 1)
+    lib.add_folder(w, exclusions=[glob.escape(str(w / "[ab]")), glob.escape(str(w / "Best*")), "[[]ab]", "what[?]"])
+    run(lib.index())
+    assert sorted(Path(p).parent.name for p in photo_paths(lib)) == ["Bestx", "a", "b"]
+    fill(w / "[ab]" / "deeper", 1)
+    counts = run(lib.apply_changes([str(w / "[ab]" / "deeper" / "p0.jpg"), str(w / "[ab]" / "deeper")]))
+    assert counts.added == 0
+    from desktop_search.core.library.scanner import folder_exclusion
+
+    assert folder_exclusion(str(w / "[ab]")) == glob.escape(str(w / "[ab]"))
+    assert folder_exclusion(str(w / "a")) == str(w / "a")  # a plain path stays as it is

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
+import glob
 import hashlib
 import logging
 import os
 import posixpath
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +75,25 @@ _GLOB_CHARS = frozenset("*?[")
 
 def _has_glob(pattern: str) -> bool:
     return any(c in _GLOB_CHARS for c in pattern)
+
+
+_ESCAPED_GLOB_CHAR = re.compile(r"\[([\[*?])\]")
+
+
+def literal_of(pattern: str) -> str | None:
+    """The path a pattern whose glob characters are all escaped (``glob.escape``: ``[[]``, ``[*]``,
+    ``[?]``) stands for, or None for a real glob: a folder chosen in the window to be left out is
+    written so, and ``/W/[[]ab]`` means the folder ``/W/[ab]``, not ``/W/a`` and ``/W/b``."""
+    if _has_glob(_ESCAPED_GLOB_CHAR.sub("", pattern)):
+        return None
+    return _ESCAPED_GLOB_CHAR.sub(r"\1", pattern)
+
+
+def folder_exclusion(path: str) -> str:
+    """The exclusion that leaves out exactly the folder (or file) ``path``: its glob characters, if
+    any, escaped (see :func:`literal_of`), so a folder named ``[ab]`` or ``Best*`` is not a pattern."""
+    text = os.path.normpath(path)
+    return glob.escape(text) if _has_glob(text) else text
 
 
 def is_below(path: str, root: str) -> bool:
@@ -148,16 +169,22 @@ class Exclusions:
         names: set[str] = set()
         exact: set[str] = set()
         globs: list[str] = []
+        base = root.rstrip("/") if root else None
         for pattern in anchored(patterns, root):
             if _has_glob(pattern):
-                globs.append(pattern)
-            elif _is_absolute(pattern):
+                literal = literal_of(pattern)
+                if literal is None:
+                    globs.append(pattern)
+                    continue
+                pattern = literal  # an escaped path: that very file or folder, or name
+                if base is not None and "/" in pattern and not _is_absolute(pattern):
+                    pattern = base + "/" + pattern.removeprefix("./")
+            if _is_absolute(pattern):
                 exact.add(pattern.rstrip("/") or "/")
             elif "/" not in pattern:
                 names.add(os.path.normcase(pattern))
             else:
                 exact.add(pattern)  # relative, with nothing to resolve it against: never matches
-        base = root.rstrip("/") if root else None
         return Exclusions(
             frozenset(names), tuple(e.rstrip("/") + "/" for e in sorted(exact)), frozenset(exact), tuple(globs), base
         )
