@@ -103,6 +103,9 @@ class PhotoLibrary:
         self._fallbacks: set[str] = set()  # model names that builtin stands in for (unavailable)
         self._model_lock = threading.Lock()
         self._matrices: dict[str, VectorMatrix] = {}
+        #: model key → (the key whose vectors answer for it, how many of each vector's numbers to
+        #: use): itself, or during an upgrade of its weights an older version's (see _upgrade_source)
+        self._answering: dict[str, tuple[str, int]] = {}
         self._matrix_lock = threading.Lock()
         self._job_lock = threading.Lock()
         self._query_cache: dict[tuple[str, str], np.ndarray] = {}
@@ -489,9 +492,72 @@ class PhotoLibrary:
                 yield IndexProgress("cancelled", 0, 0, counts=counts, message="Cancelled")
                 return
             self._finish_model_switch()
+            self._finish_upgrade()
         finally:
             self._writer_lock.release()
             self._job_lock.release()
+
+    # -- a model's new weights: re-embedding in the background ------------------------------------
+    def _vectors_answering(self, model: EmbeddingModel) -> tuple[str, int]:
+        """(the key whose vectors answer ``model``'s searches, the numbers of each vector to use).
+
+        Normally the model's own. While the library re-embeds after the model's weights changed to a
+        version that can still read an older one's vectors (``legacy_versions``: the built-in model's
+        concept bridge added to the same heads), the older vectors answer, read up to
+        ``head_dim``, until every photo has its new vectors; then the old ones are deleted."""
+        found = self._answering.get(model.key)
+        if found is None:
+            found = self._upgrade_source(model) or (model.key, int(model.dim))
+            self._answering[model.key] = found
+        return found
+
+    def _upgrade_source(self, model: EmbeddingModel) -> tuple[str, int] | None:
+        legacy = [f"{model.name}@{v}" for v in getattr(model, "legacy_versions", ())]
+        if not legacy or not self._missing_vectors(model.key):
+            return None
+        with Session(self.engine) as s:
+            present = set(s.scalars(select(Vector.model).where(Vector.model.in_(legacy)).distinct()))
+        for key in legacy:
+            if key in present:
+                return key, int(getattr(model, "head_dim", model.dim))
+        return None
+
+    def _missing_vectors(self, key: str) -> int:
+        """Indexed photos without a vector of ``key``."""
+        with Session(self.engine) as s:
+            return s.scalar(
+                select(func.count())
+                .select_from(Photo)
+                .outerjoin(Vector, (Vector.photo_id == Photo.id) & (Vector.model == key))
+                .where(Photo.status == PhotoStatus.INDEXED, Vector.photo_id.is_(None))
+            ) or 0
+
+    def upgrading(self) -> int | None:
+        """Photos still to re-embed while older vectors of the library's model answer, else None."""
+        name = self._search_model_name()
+        model = self._models.get(name)
+        if model is None and name == DEFAULT_MODEL:  # the built-in model loads without torch, at once
+            model = self.get_model(name)
+        if model is None:
+            return None
+        key, _ = self._vectors_answering(model)
+        return None if key == model.key else self._missing_vectors(model.key)
+
+    def _finish_upgrade(self) -> None:
+        """After an indexing job: once every photo has the model's new vectors, search with them and
+        delete the older version's."""
+        model = self._models.get(self._search_model_name())
+        if model is None:
+            return
+        key, _ = self._vectors_answering(model)
+        if key == model.key or self._missing_vectors(model.key):
+            return
+        with Session(self.engine) as s, s.begin():
+            s.execute(delete(Vector).where(Vector.model == key))
+        with self._matrix_lock:
+            self._matrices.pop(key, None)
+        self._answering[model.key] = (model.key, int(model.dim))
+        log.info("the library's vectors of %s replace those of %s", model.key, key)
 
     def _finish_model_switch(self) -> None:
         active = self._get_meta("active_model")
@@ -514,6 +580,7 @@ class PhotoLibrary:
             with Session(self.engine) as s, s.begin():
                 s.execute(delete(Vector).where(Vector.model != key))
                 s.execute(delete(Meta).where(Meta.key == "active_model"))
+            self._answering.clear()
             with self._matrix_lock:
                 for k in [k for k in self._matrices if k != key]:
                     del self._matrices[k]
@@ -523,17 +590,18 @@ class PhotoLibrary:
         if query.is_empty:
             return []
         model = self.get_model(self._search_model_name())
-        matrix = self._matrix(model.key)
+        key, width = self._vectors_answering(model)
+        matrix = self._matrix(key)
         _single_threaded_queries(model)
         if hasattr(model, "cpu_query_threads"):
             model.cpu_query_threads = _query_threads(indexing=self._job_lock.locked())
         parts: list[tuple[np.ndarray, float, bool]] = []
         if query.text and query.text.strip():
-            parts.append((self._query_vector(model, query.text.strip()), 1.0, False))
-        examples = [self._example_vector(model, matrix, p) for p in query.image_paths]
+            parts.append((self._query_vector(model, query.text.strip())[:width], 1.0, False))
+        examples = [self._example_vector(model, matrix, p)[:width] for p in query.image_paths]
         examples += [v for v in (matrix.image_vector(pid) for pid in query.photo_ids) if v is not None]
         if query.photo_ids and not examples:
-            examples += self._stored_vectors(model.key, query.photo_ids)
+            examples += self._stored_vectors(key, query.photo_ids)
         if examples:
             mean = np.mean(examples, axis=0)
             # with a text part, example scores are brought to the text scores' scale (see FusionScorer)
@@ -638,6 +706,7 @@ class PhotoLibrary:
             errors=by_status.get(PhotoStatus.ERROR, 0) + problems,
             model=self.model_name,
             folders=folders,
+            upgrading=self.upgrading(),
         )
 
     def errors(self, folder: str | None = None) -> list[ErrorInfo]:

@@ -128,6 +128,10 @@ class BuiltinModel(EmbeddingModel):
         #: the ImageNet concept bridge (:mod:`.concepts`), in weights made since it exists
         self.concepts = ConceptBridge.from_state(self._state)
         self.dim = self.head_dim + (self.concepts.dim if self.concepts is not None else 0)
+        #: versions of this model whose stored vectors it can still search with, reading only their
+        #: first ``head_dim`` numbers (same heads, vectors without the concept half): a library
+        #: indexed by one of them answers with those vectors until it has re-embedded every photo
+        self.legacy_versions: tuple[str, ...] = tuple(json.loads(self.meta.get("upgrades_from", "[]")))
         self._fusion = LearnedFusion(
             {k.split(".", 1)[1]: v for k, v in self._state.items() if k.startswith("fusion.")}
         )
@@ -375,7 +379,7 @@ class BuiltinModel(EmbeddingModel):
         return self._query_vectors(np.concatenate(heads), np.concatenate(sentences))
 
     def encode_photo_texts(self, texts: Sequence[str]) -> PhotoTextVectors:
-        vecs = [np.zeros((0, self.dim), dtype=np.float32)]
+        vecs = [np.zeros((0, self.head_dim), dtype=np.float32)]
         gates = [np.zeros((0,), dtype=np.float32)]
         with self._torch.inference_mode():
             for i in range(0, len(texts), TEXT_BATCH):

@@ -286,6 +286,8 @@ def save_with_concepts(model, params: dict[str, np.ndarray], out, s: ConceptSett
         else:
             state[PREFIX + k] = np.ascontiguousarray(v, np.float16)
     meta = {**meta, "concepts": json.dumps({"settings": asdict(s), "dev": dev}),
+            # the heads are the base's: libraries indexed by it keep answering while they re-embed
+            "upgrades_from": json.dumps(sorted({model.version, *model.legacy_versions})),
             "concept_vocabulary": json.dumps(default_vocabulary())}
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
