@@ -216,6 +216,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"Model:   {status.model}")
         print(f"Folders: {status.folders}")
         print(f"Photos:  {status.photos:,} ({status.indexed:,} indexed, {status.pending:,} pending)")
+        if status.upgrading is not None:
+            print(f"Upgrade: the {status.model} model has new weights; {counted(status.upgrading, 'photo')} "
+                  "still to re-embed ('desktop-search index' or the window does it; searches use the "
+                  "previous vectors until then)")
         if status.errors:  # unreadable photos and folders (these are not all counted among the photos)
             print(f"Problems: {status.errors:,} unreadable files or folders"
                   + ("" if args.errors else " (see 'desktop-search status --errors')"))

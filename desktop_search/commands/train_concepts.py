@@ -39,6 +39,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="epochs (default 8)")
     p.add_argument("--tau", type=float, default=None, help="name-similarity threshold of the zero-shot profile (default 0.5)")
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--learn", choices=("profile", "all"), default=None,
+                   help="profile: re-weight the zero-shot concept profile (default); all: also the projections")
     p.add_argument("--word-fraction", type=float, default=None, help="word queries per caption query in a batch (default 0.5)")
     p.set_defaults(func=run)
     return p
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.models.registry import ModelUnavailable
 
     settings = ConceptSettings()
-    for name in ("dim", "epochs", "tau", "lr", "word_fraction"):
+    for name in ("dim", "epochs", "tau", "lr", "word_fraction", "learn"):
         if getattr(args, name) is not None:
             setattr(settings, name, getattr(args, name))
     try:
@@ -113,5 +115,5 @@ def train_and_save(model, train_sets, dev_sets, keywords, settings, args) -> dic
     final = {name: rep(ct.bridge_scores(ct.ConceptBridge(params), data)) for name, (data, rep) in dev.items()}
     ct.save_with_concepts(model, params, args.out, settings, final)
     return {"out": str(args.out), "dev": final, "photos": len(train.pooled), "words": len(words),
-            "settings": {k: getattr(settings, k) for k in ("dim", "epochs", "tau", "lr", "word_fraction")}}
+            "settings": {k: getattr(settings, k) for k in ("dim", "epochs", "tau", "lr", "word_fraction", "learn")}}
 

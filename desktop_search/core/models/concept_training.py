@@ -64,6 +64,9 @@ class ConceptSettings:
     base_scale: float = 20.0
     #: starting weight of the concept match, in units of the standardised logits
     init_weight: float = 0.03
+    #: what is trained: "all" (V, B, A, a₀ and w) or "profile" (B and w: the photo side stays the
+    #: classifier's principal directions and the query side its zero-shot profile, re-weighted)
+    learn: str = "profile"
     seed: int = 0
 
 
@@ -125,7 +128,12 @@ def train_concepts(
     A = torch.nn.Parameter(torch.zeros(s.dim, train.sentences.shape[1]))
     a0 = torch.nn.Parameter(torch.zeros(s.dim))
     log_w = torch.nn.Parameter(torch.tensor(float(np.log(s.init_weight * sigma)), dtype=torch.float32))
-    opt = torch.optim.AdamW([V, B, A, a0, log_w], lr=s.lr, weight_decay=s.weight_decay)
+    if s.learn not in ("all", "profile"):
+        raise ValueError(f"unknown concept training mode {s.learn!r}")
+    trained = [V, B, A, a0, log_w] if s.learn == "all" else [B, log_w]
+    for p in (V, B, A, a0, log_w):
+        p.requires_grad_(any(p is t for t in trained))
+    opt = torch.optim.AdamW(trained, lr=s.lr, weight_decay=s.weight_decay)
 
     photos_std = torch.tensor(std, dtype=torch.float32)
     image = torch.tensor(train.image, dtype=torch.float32)
