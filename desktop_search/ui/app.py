@@ -12,6 +12,7 @@ and a smoke test use it, under ``QT_QPA_PLATFORM=offscreen`` or Xvfb.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -83,7 +84,7 @@ def run_gui(options: GuiOptions | None = None, argv: Sequence[str] | None = None
     if options.size:
         window.resize(*options.size)
     # a blocking join as a last resort if the application quits without closing the window
-    app.aboutToQuit.connect(lambda: window.shutdown_now(timeout_s=60))
+    app.aboutToQuit.connect(lambda: window.shutdown_now(timeout_s=0.1 if window.abandoned else window.force_quit_s))
     window.show()
 
     from PySide6.QtCore import QTimer
@@ -100,7 +101,23 @@ def run_gui(options: GuiOptions | None = None, argv: Sequence[str] | None = None
             import signal
 
             signal.signal(signal.SIGINT, previous_handler)
-    return outcome["code"] if options.screenshot is not None else int(code)
+    result = outcome["code"] if options.screenshot is not None else int(code)
+    if window.controller.jobs.busy():
+        # a job that did not stop in time (a long batch in flight): quitting must not wait for it,
+        # and a QThread still running when Python tears the objects down aborts the process.
+        # Committed batches are on disk; SQLite rolls back the one in flight.
+        _exit_now(result)
+    return result
+
+
+def _exit_now(code: int) -> None:
+    import os
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def _close_on_interrupt(window):

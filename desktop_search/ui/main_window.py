@@ -150,6 +150,11 @@ class MainWindow(QMainWindow):
         self._last_submitted: SearchQuery | None = None
         self._closing = False
         self._closed = False
+        #: closing waits this long for background work to stop (indexing stops between batches,
+        #: well within it); then the window goes anyway and the batch in flight is lost
+        self.force_quit_s = 3.0
+        #: the window closed without waiting for a job that had not stopped (see _stop_waiting)
+        self.abandoned = False
         self._paste_dir: str | None = None
         self._preview: PreviewDialog | None = None
         self._folders_dialog: FoldersDialog | None = None
@@ -359,7 +364,9 @@ class MainWindow(QMainWindow):
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
         self.settings_action.triggered.connect(self.show_settings)
         quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        # the platform's Quit keys, and Ctrl+Q where the platform names none (offscreen, some desktops)
+        quit_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
+        quit_action.setShortcuts(quit_keys or [QKeySequence("Ctrl+Q")])
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         quit_action.triggered.connect(self.close)
         for a in (self.add_folder_action, self.folders_action, None, self.example_action, None,
@@ -1287,7 +1294,15 @@ class MainWindow(QMainWindow):
                 cast(QWidget, self.centralWidget()).setEnabled(False)  # set in __init__
                 self.index_status.hide()
                 self.notify("Stopping background work…", timeout_ms=0)
+                # with nothing running, ``stopped`` arrives inside this call: a close() from within
+                # closeEvent is ignored by Qt, so the window accepts this very event instead (it
+                # used to stay open, greyed, until a second Ctrl+Q)
                 self.controller.request_shutdown()
+                if self._closed:
+                    event.accept()
+                    return
+                # a batch in flight that does not finish in time is abandoned (see force_quit_s)
+                QTimer.singleShot(int(self.force_quit_s * 1000), self._stop_waiting)
             return
         self._final_close()
         event.accept()
@@ -1295,7 +1310,18 @@ class MainWindow(QMainWindow):
     def _controller_stopped(self) -> None:
         if self._closing:
             self._final_close()
-            self.close()
+            QTimer.singleShot(0, self.close)
+
+    def _stop_waiting(self) -> None:
+        """Background work did not stop in time (a long batch in flight): the window goes anyway;
+        ``run_gui`` ends the process without waiting for the thread (SQLite drops that uncommitted
+        batch, everything committed before it is kept)."""
+        if self._closed:
+            return
+        log.warning("background work did not stop within %.1f s; quitting without it", self.force_quit_s)
+        self.abandoned = True
+        self._final_close()
+        self.close()
 
     def _final_close(self) -> None:
         if self._closed:
