@@ -421,3 +421,31 @@ def test_adding_a_folder_already_in_the_library_says_so(qtbot, make_window, libr
     window.add_folder(window._folders[0].path + "/")
     assert "already in the library" in window.message_label.text()
     assert not window.controller.busy()  # nothing queued
+
+
+def test_a_query_entered_while_the_library_opens_runs_as_soon_as_it_is_open(qtbot, make_window, library,
+                                                                            monkeypatch) -> None:
+    """Typed and entered within a moment of the window appearing (before the library is open): the
+    grid shows its results, not "Opening your library…", and the first of them is selected."""
+    import time
+
+    from desktop_search.core.app import PhotoLibrary
+
+    real_open = PhotoLibrary.open.__func__  # type: ignore[attr-defined]
+
+    def slow_open(cls, *args, **kwargs):
+        time.sleep(0.6)  # a cold disk: the user is quicker than the library
+        return real_open(cls, *args, **kwargs)
+
+    monkeypatch.setattr(PhotoLibrary, "open", classmethod(slow_open))
+    window = make_window(library)
+    assert window.controller.lib is None
+    assert window.stack.currentIndex() == Page.LOADING
+    window.search_field.setFocus()
+    qtbot.keyClicks(window.search_field, "red")
+    qtbot.keyClick(window.search_field, Qt.Key.Key_Return)
+    assert window.controller.lib is None  # entered before the library was open
+    qtbot.waitUntil(lambda: window.stack.currentIndex() == Page.RESULTS, timeout=5000)
+    assert colours_of(window)[:4] == ["red"] * 4
+    current = window.current_result()
+    assert current is not None and os.path.basename(current.path).startswith("red")

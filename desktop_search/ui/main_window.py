@@ -485,7 +485,8 @@ class MainWindow(QMainWindow):
         self._folders = self.controller.folders()
         self._show_default_page()
         if self.current_query_parts_present():
-            self.run_search()
+            # what was typed (and entered) while the library opened runs now
+            self.run_search(force=True)
 
     def _open_failed(self, text: str) -> None:
         self._open_error = text
@@ -536,6 +537,10 @@ class MainWindow(QMainWindow):
         elif self.current_query_parts_present():
             if self._shown_query is not None and self.model.rowCount():
                 self._show_page(Page.RESULTS)
+            elif self.stack.currentIndex() in (Page.LOADING, Page.WELCOME, Page.HINT):
+                # a search is on its way: never leave "Opening your library…" up meanwhile
+                self.waiting_page.set_content("Searching…", "")
+                self._show_page(Page.WAITING)
         else:
             self._show_page(Page.HINT)
 
@@ -557,7 +562,7 @@ class MainWindow(QMainWindow):
     def _return_pressed(self) -> None:
         self._debounce.stop()
         self.run_search(force=True)
-        if self.controller.search_pending:
+        if self.controller.search_pending or self.controller.lib is None:
             # the results on the grid are the previous search's: select the first of the new ones
             # when they arrive (Space and Enter then act on them), not one of these
             self._select_first_when_shown = True
@@ -577,8 +582,8 @@ class MainWindow(QMainWindow):
         if (not force and last is not None and last.text == query.text and last.image_paths == query.image_paths
                 and last.photo_ids == query.photo_ids and last.limit == query.limit):
             return
-        self._last_submitted = query
         if query.is_empty:
+            self._last_submitted = query
             self._shown_query = None
             self.model.clear()
             self.controller.search(query)
@@ -587,7 +592,11 @@ class MainWindow(QMainWindow):
             self._restore_idle_message()
             return
         if self.controller.lib is None:
-            return  # runs when the library is open
+            # runs when the library is open (_library_opened); not yet submitted, so that the same
+            # query then is not taken for one already running (it was, and the first search was lost)
+            self._last_submitted = None
+            return
+        self._last_submitted = query
         if not self.controller.model_ready:
             if self.controller.model_error:
                 self.waiting_page.set_content("Search is unavailable", self.controller.model_error)
