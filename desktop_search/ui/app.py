@@ -73,6 +73,10 @@ def _application(argv: Sequence[str] | None):
 def run_gui(options: GuiOptions | None = None, argv: Sequence[str] | None = None) -> int:
     """Open the main window and run the event loop; returns the exit code."""
     options = options or GuiOptions()
+    refusal = _choose_platform(options)
+    if refusal:
+        print(f"desktop-search: {refusal}", file=sys.stderr)
+        return 1
     tune_interpreter_for_gui()
     app = _application(argv)
 
@@ -118,6 +122,34 @@ def _exit_now(code: int) -> None:
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     os._exit(code)
+
+
+def _choose_platform(options: GuiOptions) -> str | None:
+    """Before Qt starts (which aborts the process when it cannot open its platform): a screenshot
+    with no usable display renders offscreen; a window that cannot be opened is a message naming
+    the fix. Returns that message, or None to go on."""
+    import os
+
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_search.system_deps import has_display, missing_for_display
+
+    if QApplication.instance() is not None or os.environ.get("QT_QPA_PLATFORM"):
+        return None  # Qt runs already, or the user chose the platform
+    if not has_display():
+        if options.screenshot is not None:
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
+            return None
+        return ("there is no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set). "
+                "Start it from a desktop session, or use the command line: desktop-search --help")
+    missing = missing_for_display()
+    if missing:
+        if options.screenshot is not None:
+            print(f"desktop-search: {missing.message()}\nSaving the screenshot offscreen.", file=sys.stderr)
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
+            return None
+        return missing.message()
+    return None
 
 
 def _close_on_interrupt(window):
