@@ -36,6 +36,8 @@ from .library.imageio import ImageDecodeError, decode
 from .library.scanner import below_bounds, clean_exclusion, is_below, normalise
 from .models import DEFAULT_MODEL, EmbeddingModel, ModelUnavailable, load_model
 from .models.device import available_cores
+from .search.filenames import FileNameIndex
+from .search.filenames import merge as merge_named
 from .search.matrix import EXACT_ROWS, Filters, VectorMatrix
 from .types import (
     ErrorInfo,
@@ -90,6 +92,7 @@ class PhotoLibrary:
         self._writer_lock = WriterLock(root / "index.lock")  # across processes
         self._query_cache: dict[tuple[str, str], np.ndarray] = {}
         self._query_lock = threading.Lock()
+        self._file_names = FileNameIndex(root / DB_NAME)
 
     @classmethod
     def open(
@@ -105,6 +108,7 @@ class PhotoLibrary:
         for model in self._models.values():
             model.close()
         self._models.clear()
+        self._file_names.close()
         self.engine.dispose()
 
     def __enter__(self) -> PhotoLibrary:
@@ -496,7 +500,14 @@ class PhotoLibrary:
             exclude_ids=frozenset(query.photo_ids),
         )
         share = 1.0 / len(parts)
-        hits = matrix.search([(v, w * share, img) for v, w, img in parts], model.fusion, query.limit, filters, query.min_score)
+        weighted = [(v, w * share, img) for v, w, img in parts]
+        hits = matrix.search(weighted, model.fusion, query.limit, filters, query.min_score)
+        if query.text and query.text.strip():
+            # a photo the query names by its file name comes first (scores unchanged; search/filenames.py)
+            named = dict(self._file_names.matches(query.text))
+            if named:
+                scored = matrix.scores_of(weighted, model.fusion, list(named), filters)
+                hits = merge_named([(pid, sc, named[pid]) for pid, sc in scored], hits, query.limit)
         return self._results(hits)
 
     def _query_vector(self, model: EmbeddingModel, text: str) -> np.ndarray:
