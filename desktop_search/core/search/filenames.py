@@ -18,7 +18,6 @@ regular expression in C (tens of ms for a million photos), reloaded when the dat
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import threading
@@ -38,7 +37,7 @@ LARGE = 100_000
 RELOAD_EVERY_S = 20.0
 
 IMAGE_EXTENSIONS = frozenset(
-    "jpg jpeg jpe jfif png gif bmp tif tiff webp heic heif avif dng raw cr2 cr3 nef arw orf rw2 raf".split()
+    ["jpg", "jpeg", "jpe", "jfif", "png", "gif", "bmp", "tif", "tiff", "webp", "heic", "heif", "avif", "dng", "raw", "cr2", "cr3", "nef", "arw", "orf", "rw2", "raf"]
 )
 _SEPARATORS = re.compile(r"[\s_\-.+,]+")
 _SEPARATOR_CLASS = r"[\s_\-.+,]"
