@@ -551,7 +551,7 @@ class PhotoLibrary:
             return []
         ids = list(dict.fromkeys(int(h[0]) for h in hits))
         sql = (
-            "SELECT id, path, date_taken, size, width, height, caption, camera, thumbnail FROM photos "
+            "SELECT id, path, date_taken, size, width, height, caption, camera, thumbnail, mtime FROM photos "
             f"WHERE id IN ({','.join('?' * len(ids))})"
         )
         rows = {r[0]: r for r in self._fetch(sql, ids)}
@@ -572,6 +572,7 @@ class PhotoLibrary:
                     caption=r[6],
                     camera=r[7],
                     thumbnail_path=r[8] if r[8] and os.path.exists(r[8]) else None,
+                    file_date=_file_date(r[9]),
                 )
             )
         return out
@@ -661,6 +662,14 @@ def _query_threads(indexing: bool) -> int:
     except (AttributeError, OSError):  # not on every platform
         return 1
     return 2 if load < cores else 1
+
+
+def _file_date(mtime: object) -> datetime | None:
+    """A file's modification time as the photo's date (as ``photo_timestamp`` uses it)."""
+    try:
+        return datetime.fromtimestamp(float(mtime)) if mtime is not None else None  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 def _parse_dt(value: object) -> datetime | None:

@@ -50,6 +50,18 @@ class SearchResult:
     caption: str | None
     camera: str | None
     thumbnail_path: str | None
+    #: the file's modification time: the photo's date when it has none of its own (no EXIF date)
+    file_date: datetime | None = None
+
+    @property
+    def date(self) -> datetime | None:
+        """The photo's date, as sorting and the date filters use it: when it was taken (EXIF), else
+        the file's modification time."""
+        return self.date_taken or self.file_date
+
+    @property
+    def date_is_file_date(self) -> bool:
+        return self.date_taken is None and self.file_date is not None
 
 
 @dataclass(frozen=True)

@@ -242,7 +242,7 @@ class MainWindow(QMainWindow):
         self.sort_combo.addItem("Best match", SortOrder.RELEVANCE)
         self.sort_combo.addItem("Newest first", SortOrder.NEWEST)
         self.sort_combo.addItem("Oldest first", SortOrder.OLDEST)
-        self.sort_combo.setToolTip("Sort results by relevance or by the date the photo was taken")
+        self.sort_combo.setToolTip("Sort results by relevance or by date: when the photo was taken, else its file's date")
         self.sort_combo.currentIndexChanged.connect(lambda _: self._apply_sort(self.sort_combo.currentData()))
 
         self.cutoff_slider = QSlider(Qt.Orientation.Horizontal)
