@@ -33,7 +33,7 @@ from .filelock import WriterLock
 from .indexing import FolderSpec, Indexer
 from .indexing.pipeline import drop_unused_thumbnails, photo_timestamp
 from .library.imageio import ImageDecodeError, decode
-from .library.scanner import below_bounds, clean_exclusion, is_below, normalise
+from .library.scanner import below_bounds, clean_exclusion, content_hash, is_below, normalise
 from .models import DEFAULT_MODEL, EmbeddingModel, ModelUnavailable, load_model
 from .models.device import available_cores
 from .search.filenames import FileNameIndex
@@ -526,7 +526,39 @@ class PhotoLibrary:
                 del self._query_cache[next(iter(self._query_cache))]
         return vec
 
+    def prepare(self, query: SearchQuery) -> None:
+        """Load what ``query`` needs before it runs (the CLI reports this apart from the search
+        time): the model (its text encoder only for a text), and the image network only for an
+        example photo not in the library."""
+        if query.text:
+            self.load_model()
+        model = self.get_model(self._search_model_name())
+        matrix = self._matrix(model.key)
+        if any(self._stored_example(matrix, p) is None for p in query.image_paths):
+            from PIL import Image
+
+            side = model.image_size
+            model.encode_images([model.preprocess(Image.new("RGB", (side, side)))])
+
+    def _stored_example(self, matrix: VectorMatrix, path: str) -> np.ndarray | None:
+        """The stored image vector of an example photo that is in the library, by its path or (a
+        copy) by its contents: no network needed. None for any other file."""
+        try:
+            rows = self._fetch("SELECT id FROM photos WHERE path = ?", (normalise(path),))
+            if not rows:
+                rows = self._fetch("SELECT id FROM photos WHERE content_hash = ?", (content_hash(path),))
+        except OSError:
+            return None
+        for (pid,) in rows:
+            vec = matrix.image_vector(pid)
+            if vec is not None:
+                return vec
+        return None
+
     def _example_vector(self, model: EmbeddingModel, matrix: VectorMatrix, path: str) -> np.ndarray:
+        stored = self._stored_example(matrix, path)
+        if stored is not None:
+            return stored
         try:
             decoded = decode(path, min_side=model.image_size)
         except ImageDecodeError as exc:
