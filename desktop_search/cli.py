@@ -18,8 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from . import __version__
-from .core.types import IndexCounts, IndexProgress, SearchQuery
-from .core.wording import counted
+from .core.types import IndexCounts, IndexProgress, SearchQuery, count_summary
 
 #: subcommands that live in their own modules (desktop_search/commands/NAME.py)
 COMMAND_MODULES = ("gui", "watch", "train", "evaluate", "models")
@@ -218,10 +217,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"Library: {lib.root}")
         print(f"Model:   {status.model}")
         print(f"Folders: {status.folders}")
-        print(f"Photos:  {status.photos:,} ({status.indexed:,} indexed, {status.pending:,} pending)")
-        if status.errors:  # unreadable photos and folders (these are not all counted among the photos)
-            print(f"Problems: {status.errors:,} unreadable files or folders"
-                  + ("" if args.errors else " (see 'desktop-search status --errors')"))
+        print(f"Photos:  {count_summary(status.indexed, status.pending, status.errors)}"
+              + ("" if not status.errors or args.errors else " (see 'desktop-search status --errors')"))
         if args.errors:
             for err in lib.errors():
                 print(f"{err.path}: {err.reason}")
@@ -247,7 +244,7 @@ def cmd_folders(args: argparse.Namespace) -> int:
         elif args.action == "list":
             for f in folders:
                 excl = f"  (excluding {', '.join(f.exclusions)})" if f.exclusions else ""
-                print(f"{f.path}  {counted(f.photos, 'photo')}, {f.pending} pending, {counted(f.errors, 'error')}{excl}")
+                print(f"{f.path}  {count_summary(f.indexed, f.pending, f.errors)}{excl}")
             if not folders:
                 print("No folders yet: add one with 'desktop-search folders add DIR' or 'desktop-search index DIR'.")
         return 0

@@ -65,7 +65,14 @@ from desktop_search import APP_NAME, __version__
 from desktop_search.core import settings as settings_mod
 from desktop_search.core.library.scanner import normalise
 from desktop_search.core.settings import Settings
-from desktop_search.core.types import FolderInfo, IndexProgress, LibraryStatus, SearchQuery, SearchResult
+from desktop_search.core.types import (
+    FolderInfo,
+    IndexProgress,
+    LibraryStatus,
+    SearchQuery,
+    SearchResult,
+    count_summary,
+)
 from desktop_search.core.wording import counted
 
 from . import desktop
@@ -148,6 +155,7 @@ class MainWindow(QMainWindow):
         self._select_first_when_shown = False  # Enter was pressed while the results were on their way
         self._open_error: str | None = None  # why the library could not be opened
         self._last_submitted: SearchQuery | None = None
+        self._more_results = False  # the search on screen has more results than are loaded
         self._closing = False
         self._closed = False
         #: closing waits this long for background work to stop (indexing stops between batches,
@@ -619,6 +627,7 @@ class MainWindow(QMainWindow):
         scroll = self.view.verticalScrollBar().value()
         self._shown_query = query
         select_first, self._select_first_when_shown = self._select_first_when_shown, False
+        self._more_results = more
         self.model.set_results(results, more_available=more, same_query=same)
         if same:
             # the same search again (the library changed, or the next page): keep the user's place
@@ -730,10 +739,23 @@ class MainWindow(QMainWindow):
             return
         shown = self.model.rowCount()
         hidden = self.model.hidden_count()
-        text = counted(shown, "result")
+        loaded = shown + hidden
+        total = self._search_total(self._shown_query)
+        if self._more_results and total is not None and total > loaded:
+            # a page is loaded (more come on scrolling): never give the page for the total
+            text = f"{loaded:,} of {counted(total, 'result')}"
+        else:
+            text = counted(loaded, "result")
         if hidden:
             text += f" ({hidden:,} hidden by the cutoff)"
         self._set_idle_message(text)
+
+    def _search_total(self, query: SearchQuery) -> int | None:
+        """How many photos a search of the window ranks: every indexed photo but the example
+        photos themselves (the window filters by neither folder nor date nor score)."""
+        if self._status is None:
+            return None
+        return max(0, self._status.indexed - len(set(query.photo_ids)))
 
     # == examples ==================================================================================
     def set_example_file(self, path: str, run: bool = True) -> bool:
@@ -1193,10 +1215,7 @@ class MainWindow(QMainWindow):
             return ""
         if not s.folders:
             return "No folders yet"
-        text = f"{counted(s.indexed, 'photo')} indexed in {counted(s.folders, 'folder')}"
-        if s.errors:
-            text += f" · {s.errors:,} could not be read"
-        return text
+        return count_summary(s.indexed, 0, s.errors, folders=s.folders)
 
     def _folders_changed(self, folders: list[FolderInfo]) -> None:
         self._folders = folders
@@ -1206,10 +1225,7 @@ class MainWindow(QMainWindow):
     def _status_changed(self, status: LibraryStatus) -> None:
         self._status = status
         self.count_label.setText(f"Library: {counted(status.indexed, 'photo')}" if status.folders else "")
-        self.count_label.setToolTip(
-            f"{status.indexed:,} indexed, {status.pending:,} waiting, {status.errors:,} problems "
-            f"in {counted(status.folders, 'folder')}"
-        )
+        self.count_label.setToolTip(count_summary(status.indexed, status.pending, status.errors, folders=status.folders))
         if self._shown_query is None:
             self._set_idle_message(self._library_summary())
 
