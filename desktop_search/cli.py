@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import __version__
 from .core.types import IndexCounts, IndexProgress, SearchQuery, count_summary
+from .core.wording import counted
 
 #: subcommands that live in their own modules (desktop_search/commands/NAME.py)
 COMMAND_MODULES = ("gui", "watch", "train", "evaluate", "models")
@@ -164,6 +165,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             raise CliError(f"no such file: {image}")
     lib = open_library(args, existing=True)
     try:
+        _check_searchable(lib, args)
         for n, text in enumerate(queries):
             if n == 1:
                 # several queries: as the window does after its first result, import torch for the
@@ -196,12 +198,50 @@ def cmd_search(args: argparse.Namespace) -> int:
                 for i, r in enumerate(results, 1):
                     print(f"{i:3d}. {r.score:6.3f}  {r.path}")
                 if not results:
-                    print("   (no photos found)")
+                    print(f"   (no photos found: {_why_none(args)})")
         if lib.model_warning:
             print(f"desktop-search: {lib.model_warning}", file=sys.stderr)
         return 0
     finally:
         lib.close()
+
+
+def _check_searchable(lib, args: argparse.Namespace) -> None:
+    """An empty library, or a --folder outside it, is not a search that found nothing: say why and
+    what to do (exit status 1) before loading any model."""
+    from .core.library.scanner import is_below, normalise
+
+    status = lib.status()
+    library = f" --library {args.library}" if getattr(args, "library", None) else ""
+    if not status.folders:
+        raise CliError(f"the library has no photos yet: add a folder of photos with 'desktop-search{library} index DIR'")
+    if not status.indexed:
+        if status.pending:
+            raise CliError(f"none of the library's {counted(status.pending, 'photo')} is indexed yet: "
+                           f"run 'desktop-search{library} index' first")
+        raise CliError("the library's folders hold no photo that could be read"
+                       + (f" ({counted(status.errors, 'problem')}: see 'desktop-search{library} status --errors')"
+                          if status.errors else ""))
+    if args.folder:
+        folder = normalise(args.folder)
+        watched = [f.path for f in lib.folders()]
+        if not any(folder == w or is_below(folder, w) for w in watched) and not any(is_below(w, folder) for w in watched):
+            raise CliError(f"{args.folder} is not in the library (its folders: {', '.join(watched)}); "
+                           f"add it with 'desktop-search{library} index {args.folder}'")
+
+
+def _why_none(args: argparse.Namespace) -> str:
+    """Why a search of a library with photos found none: its filters left none."""
+    reasons = []
+    if args.folder:
+        reasons.append(f"no indexed photo below {args.folder}")
+    if args.after or args.before:
+        reasons.append("none dated " + " and ".join(
+            part for part in (f"from {args.after}" if args.after else "", f"before {args.before}" if args.before else "")
+            if part) + " (a photo's date: when it was taken, else its file's date)")
+    if args.min_score is not None:
+        reasons.append(f"none scores {args.min_score} or more")
+    return "; ".join(reasons) or "nothing matched"
 
 
 def cmd_status(args: argparse.Namespace) -> int:

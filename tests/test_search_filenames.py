@@ -39,6 +39,11 @@ def test_whole_names_then_distinctive_parts() -> None:
     assert named(fn, "notes") == [("notes.jpg.txt", 1)]
 
 
+def test_an_empty_library_has_no_names() -> None:
+    assert FileNames([], []).matches("IMG_0001") == []
+    assert FileNames([7], ["/a/x.jpg"]).matches("x") == [(7, 0)]
+
+
 def test_a_part_many_names_share_is_not_distinctive() -> None:
     paths = [f"/cam/IMG_{i:04d}.jpg" for i in range(DISTINCTIVE_MAX + 5)]
     fn = FileNames(range(len(paths)), paths)

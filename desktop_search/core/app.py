@@ -504,7 +504,11 @@ class PhotoLibrary:
         hits = matrix.search(weighted, model.fusion, query.limit, filters, query.min_score)
         if query.text and query.text.strip():
             # a photo the query names by its file name comes first (scores unchanged; search/filenames.py)
-            named = dict(self._file_names.matches(query.text))
+            try:
+                named = dict(self._file_names.matches(query.text))
+            except (sqlite3.Error, ValueError, MemoryError):  # the lexical layer never costs the search
+                log.warning("matching file names failed", exc_info=True)
+                named = {}
             if named:
                 scored = matrix.scores_of(weighted, model.fusion, list(named), filters)
                 hits = merge_named([(pid, sc, named[pid]) for pid, sc in scored], hits, query.limit)

@@ -88,6 +88,7 @@ from .widgets import (
     ExampleChip,
     IndexStatus,
     MessagePage,
+    ProblemDialog,
     ResultsView,
     describe_progress,
     short_path,
@@ -164,6 +165,7 @@ class MainWindow(QMainWindow):
         #: the window closed without waiting for a job that had not stopped (see _stop_waiting)
         self.abandoned = False
         self._paste_dir: str | None = None
+        self.problem_dialog: ProblemDialog | None = None
         self._preview: PreviewDialog | None = None
         self._folders_dialog: FoldersDialog | None = None
         self._message_timer = QTimer(self)
@@ -508,10 +510,22 @@ class MainWindow(QMainWindow):
         self.notify(text, "error", timeout_ms=0)
 
     def _model_switch_failed(self, kept: str) -> None:
-        """The controller said why (an error message); the settings follow the model still in use."""
+        """The controller said why (an error message); the settings follow the model still in use.
+        The whole message stays up in a dialog: it names what to do (connect, or the folder to copy
+        the weights into), which the status bar cut off and then dropped."""
         if self.settings.model != kept:
             self.settings.model = kept
             self._save_settings()
+        text = self.controller.last_model_switch_error
+        if text:
+            self.show_problem("Cannot Switch Model", text)
+
+    def show_problem(self, title: str, text: str) -> None:
+        """A message to act on, whole, with a copy button, until the user closes it."""
+        if self.problem_dialog is not None:
+            self.problem_dialog.close()
+        self.problem_dialog = ProblemDialog(title, text, self)
+        self.problem_dialog.show()
 
     def _model_state(self, state: str, text: str) -> None:
         if state == "loading":
@@ -1357,6 +1371,8 @@ class MainWindow(QMainWindow):
             self._preview.close()
         if self._folders_dialog is not None:
             self._folders_dialog.close()
+        if self.problem_dialog is not None:
+            self.problem_dialog.close()
         self.loader.shutdown()
         if self._paste_dir is not None:
             shutil.rmtree(self._paste_dir, ignore_errors=True)

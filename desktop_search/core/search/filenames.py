@@ -69,8 +69,9 @@ class FileNames:
 
     def __init__(self, ids: Sequence[int], paths: Sequence[str]) -> None:
         self.ids = np.asarray(ids, np.int64)
-        names = (p[max(p.rfind("/"), p.rfind("\\")) + 1:].replace("\n", " ") for p in paths)
-        self._text = unicodedata.normalize("NFC", "\n" + "\n".join(names) + "\n").lower()
+        names = [p[max(p.rfind("/"), p.rfind("\\")) + 1:].replace("\n", " ") for p in paths]
+        joined = "\n" + "\n".join(names) + "\n" if names else "\n"  # a newline before each name, one after
+        self._text = unicodedata.normalize("NFC", joined).lower()
         newlines = np.flatnonzero(np.frombuffer(self._text.encode("utf-32-le"), np.uint32) == 10)
         self._starts = newlines[:-1]  # name i begins after the newline at _starts[i]
         if len(self._starts) != len(self.ids):  # cannot happen (newlines in names are replaced)
