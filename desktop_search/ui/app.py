@@ -39,6 +39,10 @@ class GuiOptions:
     watch: bool | None = None
 
 
+#: the last window closed with every background thread ended and the library closed: nothing is
+#: left for the interpreter's teardown to do but take time (``__main__`` then ends the process at once)
+window_closed_cleanly = False
+
 #: how often a Python thread holding the GIL is asked to let another run (CPython's default is
 #: 5 ms). The indexing job's threads run a lot of Python; with several of them waiting for the
 #: GIL, a 5 ms interval lets the GUI thread wait several rounds (stalls of 50-150 ms measured on a
@@ -106,6 +110,8 @@ def run_gui(options: GuiOptions | None = None, argv: Sequence[str] | None = None
 
             signal.signal(signal.SIGINT, previous_handler)
     result = outcome["code"] if options.screenshot is not None else int(code)
+    global window_closed_cleanly
+    window_closed_cleanly = window.closed and not window.controller.jobs.busy() and window.controller.lib is None
     if window.controller.jobs.busy():
         # a job that did not stop in time (a long batch in flight): quitting must not wait for it,
         # and a QThread still running when Python tears the objects down aborts the process.
