@@ -19,10 +19,10 @@ from pathlib import Path
 
 from . import __version__
 from .core.types import IndexCounts, IndexProgress, SearchQuery, count_summary
-from .core.wording import counted
+from .core.wording import counted, shown
 
 #: subcommands that live in their own modules (desktop_search/commands/NAME.py)
-COMMAND_MODULES = ("gui", "watch", "train", "evaluate", "models")
+COMMAND_MODULES = ("gui", "watch", "train", "train_concepts", "evaluate", "models")
 
 
 class CliError(Exception):
@@ -100,6 +100,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             except ModelUnavailable as exc:
                 raise CliError(f"model {args.model} is unavailable ({exc}); the library keeps {lib.model_name}") from exc
         started = time.monotonic()
+        if args.paths and not args.quiet and lib.writer_busy():  # add_folder waits for the writer lock
+            print("desktop-search: another program is indexing this library; waiting for it to finish…", file=sys.stderr)
         for path in args.paths:
             lib.add_folder(path, exclusions=args.exclude or ())
         targets = args.paths or None
@@ -194,9 +196,9 @@ def cmd_search(args: argparse.Namespace) -> int:
                 print(json.dumps({"query": text, "ms": round(ms, 2), "load_ms": round(load_ms, 2), "results": rows}))
                 sys.stdout.flush()
             else:
-                print(f"# {text or ' + '.join(args.image)}")
+                print(f"# {shown(text or ' + '.join(args.image))}")
                 for i, r in enumerate(results, 1):
-                    print(f"{i:3d}. {r.score:6.3f}  {r.path}")
+                    print(f"{i:3d}. {r.score:6.3f}  {shown(r.path)}")
                 if not results:
                     print(f"   (no photos found: {_why_none(args)})")
         if lib.model_warning:
@@ -254,14 +256,14 @@ def cmd_status(args: argparse.Namespace) -> int:
                 out["error_list"] = [{"path": e.path, "reason": e.reason} for e in lib.errors()]
             print(json.dumps(out))
             return 0
-        print(f"Library: {lib.root}")
+        print(f"Library: {shown(lib.root)}")
         print(f"Model:   {status.model}")
         print(f"Folders: {status.folders}")
         print(f"Photos:  {count_summary(status.indexed, status.pending, status.errors)}"
               + ("" if not status.errors or args.errors else " (see 'desktop-search status --errors')"))
         if args.errors:
             for err in lib.errors():
-                print(f"{err.path}: {err.reason}")
+                print(f"{shown(err.path)}: {shown(err.reason)}")
         return 0
     finally:
         lib.close()
@@ -283,8 +285,8 @@ def cmd_folders(args: argparse.Namespace) -> int:
             print(json.dumps([f.__dict__ for f in folders]))
         elif args.action == "list":
             for f in folders:
-                excl = f"  (excluding {', '.join(f.exclusions)})" if f.exclusions else ""
-                print(f"{f.path}  {count_summary(f.indexed, f.pending, f.errors)}{excl}")
+                excl = f"  (excluding {shown(', '.join(f.exclusions))})" if f.exclusions else ""
+                print(f"{shown(f.path)}  {count_summary(f.indexed, f.pending, f.errors)}{excl}")
             if not folders:
                 print("No folders yet: add one with 'desktop-search folders add DIR' or 'desktop-search index DIR'.")
         return 0
@@ -391,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(gui.run(args))
         return int(args.func(args))
     except (UserError, CliError, ModelUnavailable) as exc:
-        print(f"desktop-search: {exc}", file=sys.stderr)
+        print(f"desktop-search: {shown(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:
         from .core import paths
@@ -400,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if message is None:
             raise
         logging.getLogger(__name__).debug("database error", exc_info=True)
-        print(f"desktop-search: {message}", file=sys.stderr)
+        print(f"desktop-search: {shown(message)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("desktop-search: interrupted", file=sys.stderr)

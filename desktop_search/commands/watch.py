@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-from ..core.wording import counted
+from ..core.wording import counted, shown
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
 
     def say(line: str) -> None:
-        print(line, file=out, flush=True)
+        print(shown(line), file=out, flush=True)  # a path with control characters or bytes that are not UTF-8
 
     def drain(events: Any) -> IndexProgress | None:
         last = None

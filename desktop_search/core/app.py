@@ -17,17 +17,21 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from . import paths
 from .cancel import Cancelled, CancelToken
 from .db import DatabaseError, Folder, Meta, Photo, PhotoStatus, Problem, Vector, open_database
+from .db.engine import connect
+from .db.pathtext import from_db
 from .errors import UserError
 from .filelock import WriterLock
 from .indexing import FolderSpec, Indexer
@@ -70,11 +74,25 @@ class PhotoLibrary:
         #: threads decoding photos while the network runs (None: chosen from the core count)
         self.decode_workers = decode_workers
         try:
-            root.mkdir(parents=True, exist_ok=True)
+            paths.ensure(root)
         except OSError as exc:
             raise UserError(f"cannot create the library folder {root}: {exc.strerror or exc}") from exc
+        if library_read_only(root) is None:
+            _make_library_private(root)
+        paths.make_app_folders_private()
+        self._writer_lock = WriterLock(root / "index.lock")  # across processes
+        db = root / DB_NAME
+        #: why this library cannot be written (read-only folder, file or disk): it is then opened for
+        #: searching only, and what would change it raises UserError with this reason; None: writable
+        self.read_only_reason = library_read_only(root) if db.exists() else None
         try:
-            self.engine = open_database(root / DB_NAME)
+            if self.read_only_reason is not None:
+                self.engine = open_database(db, read_only=True)
+            elif db.exists() and db.stat().st_size > 0:
+                self.engine = open_database(db)  # an upgrade runs in one write transaction (see _migrate)
+            else:  # a new library: two programs creating it at once must not both set it up
+                with self._writing(poll_s=0.02):
+                    self.engine = open_database(db)
         except DatabaseError as exc:
             raise UserError(str(exc)) from exc
         self.thumbnails_dir = root / "thumbnails"
@@ -87,12 +105,14 @@ class PhotoLibrary:
         self._fallbacks: set[str] = set()  # model names that builtin stands in for (unavailable)
         self._model_lock = threading.Lock()
         self._matrices: dict[str, VectorMatrix] = {}
+        #: model key → (the key whose vectors answer for it, how many of each vector's numbers to
+        #: use): itself, or during an upgrade of its weights an older version's (see _upgrade_source)
+        self._answering: dict[str, tuple[str, int]] = {}
         self._matrix_lock = threading.Lock()
         self._job_lock = threading.Lock()
-        self._writer_lock = WriterLock(root / "index.lock")  # across processes
         self._query_cache: dict[tuple[str, str], np.ndarray] = {}
         self._query_lock = threading.Lock()
-        self._file_names = FileNameIndex(root / DB_NAME)
+        self._file_names = FileNameIndex(root / DB_NAME, read_only=self.read_only)
 
     @classmethod
     def open(
@@ -134,12 +154,31 @@ class PhotoLibrary:
             raw.close()
 
     def _set_meta(self, key: str, value: str) -> None:
+        """One upsert (two programs setting a key at once must not collide on it)."""
+        stmt = sqlite_insert(Meta).values(key=key, value=value)
         with Session(self.engine) as s, s.begin():
-            row = s.get(Meta, key)
-            if row is None:
-                s.add(Meta(key=key, value=value))
-            else:
-                row.value = value
+            s.execute(stmt.on_conflict_do_update(index_elements=[Meta.key], set_={"value": stmt.excluded.value}))
+
+    @contextmanager
+    def _writing(self, poll_s: float = WRITER_LOCK_POLL_S) -> Iterator[None]:
+        """Hold the library's writer lock (``index.lock``) to create the library or change its folders: it waits for
+        another program's indexing job or folder change, so two programs adding folders to one library
+        at once, or one adding while the other reconciles, never interleave. Re-entrant."""
+        while not self._writer_lock.acquire():
+            time.sleep(poll_s)
+        try:
+            yield
+        finally:
+            self._writer_lock.release()
+
+    def writer_busy(self) -> bool:
+        """Whether another program holds this library's writer lock now (it is indexing it)."""
+        if self._writer_lock.held:
+            return False
+        if self._writer_lock.acquire():
+            self._writer_lock.release()
+            return False
+        return True
 
     # -- folders -----------------------------------------------------------------------------
     def folders(self) -> list[FolderInfo]:
@@ -174,12 +213,22 @@ class PhotoLibrary:
             specs = [f for f in specs if f.path in wanted]
         return specs
 
+    @property
+    def read_only(self) -> bool:
+        return self.read_only_reason is not None
+
+    def _check_writable(self, what: str) -> None:
+        if self.read_only_reason is not None:
+            raise UserError(f"cannot {what}: the library {self.root} is read-only ({self.read_only_reason}); "
+                            "searching works, but this needs write access to the library folder")
+
     def add_folder(self, path: str | Path, exclusions: Iterable[str] = ()) -> FolderInfo:
         norm = normalise(path)
         if not os.path.isdir(norm):
             raise UserError(f"not a folder: {path}")
         excl = _exclusions_json(exclusions)
-        with Session(self.engine) as s, s.begin():
+        self._check_writable("add a folder")
+        with self._writing(), Session(self.engine) as s, s.begin():
             existing = s.scalar(select(Folder).where(Folder.path == norm))
             if existing is None:
                 _refuse_a_second_way_in(norm, list(s.scalars(select(Folder.path))))
@@ -201,7 +250,8 @@ class PhotoLibrary:
 
     def set_exclusions(self, path: str | Path, exclusions: Iterable[str]) -> None:
         norm = normalise(path)
-        with Session(self.engine) as s, s.begin():
+        self._check_writable("change the exclusions")
+        with self._writing(), Session(self.engine) as s, s.begin():
             folder = s.scalar(select(Folder).where(Folder.path == norm))
             if folder is None:
                 raise UserError(f"not a watched folder: {path}")
@@ -211,7 +261,8 @@ class PhotoLibrary:
         """Stop watching a folder: its photos leave the library (with their vectors, thumbnails
         and scan problems), except those inside another watched folder, which that folder keeps."""
         norm = normalise(path)
-        with Session(self.engine) as s:
+        self._check_writable("remove a folder")
+        with self._writing(), Session(self.engine) as s:
             folder = s.scalar(select(Folder).where(Folder.path == norm))
             if folder is None:
                 raise UserError(f"not a watched folder: {path}")
@@ -301,7 +352,7 @@ class PhotoLibrary:
         remembered = None if name in self._models else self._remembered_key(name)
         prefetch = None
         if remembered and self._matrix_if_loaded(remembered) is None:
-            prefetch = _Prefetch(self.root / DB_NAME, remembered)
+            prefetch = _Prefetch(self.root / DB_NAME, remembered, self.read_only)
         try:
             model = self.get_model(name)
             prepare = getattr(model, "prepare_queries", None)
@@ -347,6 +398,8 @@ class PhotoLibrary:
 
     def _remember_vector_key(self, name: str, key: str) -> None:
         """Note the key of the model loaded under ``name`` for the next start's prefetch."""
+        if self.read_only:
+            return
         try:
             if self._get_meta(VECTOR_KEY_META + name) != key:
                 self._set_meta(VECTOR_KEY_META + name, key)
@@ -358,6 +411,7 @@ class PhotoLibrary:
         old vectors keep answering until the new ones are complete."""
         if name == self.model_name and self._get_meta("model") == name:
             return
+        self._check_writable(f"switch the library to the model {name}")
         with Session(self.engine) as s:
             has_vectors = s.scalar(select(Vector.photo_id).limit(1)) is not None
         if has_vectors and name != self.model_name and not self._get_meta("active_model"):
@@ -378,7 +432,7 @@ class PhotoLibrary:
 
     def _load_matrix(self, key: str) -> VectorMatrix:
         """Read every vector of ``key`` once, straight through sqlite3 for speed."""
-        raw = sqlite3.connect(str(self.root / DB_NAME))
+        raw = connect(self.root / DB_NAME, self.read_only)
         try:
             matrix = _read_matrix(raw, key)
         finally:
@@ -419,6 +473,7 @@ class PhotoLibrary:
     def _run_job(
         self, specs: list[FolderSpec], cancel: CancelToken | None, only: list[str] | None, watched: list[FolderSpec] | None = None
     ) -> Iterator[IndexProgress]:
+        self._check_writable("index")
         if not self._job_lock.acquire(blocking=False):
             raise UserError("another indexing job is already running on this library")
         try:
@@ -441,9 +496,72 @@ class PhotoLibrary:
                 yield IndexProgress("cancelled", 0, 0, counts=counts, message="Cancelled")
                 return
             self._finish_model_switch()
+            self._finish_upgrade()
         finally:
             self._writer_lock.release()
             self._job_lock.release()
+
+    # -- a model's new weights: re-embedding in the background ------------------------------------
+    def _vectors_answering(self, model: EmbeddingModel) -> tuple[str, int]:
+        """(the key whose vectors answer ``model``'s searches, the numbers of each vector to use).
+
+        Normally the model's own. While the library re-embeds after the model's weights changed to a
+        version that can still read an older one's vectors (``legacy_versions``: the built-in model's
+        concept bridge added to the same heads), the older vectors answer, read up to
+        ``head_dim``, until every photo has its new vectors; then the old ones are deleted."""
+        found = self._answering.get(model.key)
+        if found is None:
+            found = self._upgrade_source(model) or (model.key, int(model.dim))
+            self._answering[model.key] = found
+        return found
+
+    def _upgrade_source(self, model: EmbeddingModel) -> tuple[str, int] | None:
+        legacy = [f"{model.name}@{v}" for v in getattr(model, "legacy_versions", ())]
+        if not legacy or not self._missing_vectors(model.key):
+            return None
+        with Session(self.engine) as s:
+            present = set(s.scalars(select(Vector.model).where(Vector.model.in_(legacy)).distinct()))
+        for key in legacy:
+            if key in present:
+                return key, int(getattr(model, "head_dim", model.dim))
+        return None
+
+    def _missing_vectors(self, key: str) -> int:
+        """Indexed photos without a vector of ``key``."""
+        with Session(self.engine) as s:
+            return s.scalar(
+                select(func.count())
+                .select_from(Photo)
+                .outerjoin(Vector, (Vector.photo_id == Photo.id) & (Vector.model == key))
+                .where(Photo.status == PhotoStatus.INDEXED, Vector.photo_id.is_(None))
+            ) or 0
+
+    def upgrading(self) -> int | None:
+        """Photos still to re-embed while older vectors of the library's model answer, else None."""
+        name = self._search_model_name()
+        model = self._models.get(name)
+        if model is None and name == DEFAULT_MODEL:  # the built-in model loads without torch, at once
+            model = self.get_model(name)
+        if model is None:
+            return None
+        key, _ = self._vectors_answering(model)
+        return None if key == model.key else self._missing_vectors(model.key)
+
+    def _finish_upgrade(self) -> None:
+        """After an indexing job: once every photo has the model's new vectors, search with them and
+        delete the older version's."""
+        model = self._models.get(self._search_model_name())
+        if model is None:
+            return
+        key, _ = self._vectors_answering(model)
+        if key == model.key or self._missing_vectors(model.key):
+            return
+        with Session(self.engine) as s, s.begin():
+            s.execute(delete(Vector).where(Vector.model == key))
+        with self._matrix_lock:
+            self._matrices.pop(key, None)
+        self._answering[model.key] = (model.key, int(model.dim))
+        log.info("the library's vectors of %s replace those of %s", model.key, key)
 
     def _finish_model_switch(self) -> None:
         active = self._get_meta("active_model")
@@ -466,6 +584,7 @@ class PhotoLibrary:
             with Session(self.engine) as s, s.begin():
                 s.execute(delete(Vector).where(Vector.model != key))
                 s.execute(delete(Meta).where(Meta.key == "active_model"))
+            self._answering.clear()
             with self._matrix_lock:
                 for k in [k for k in self._matrices if k != key]:
                     del self._matrices[k]
@@ -475,17 +594,18 @@ class PhotoLibrary:
         if query.is_empty:
             return []
         model = self.get_model(self._search_model_name())
-        matrix = self._matrix(model.key)
+        key, width = self._vectors_answering(model)
+        matrix = self._matrix(key)
         _single_threaded_queries(model)
         if hasattr(model, "cpu_query_threads"):
             model.cpu_query_threads = _query_threads(indexing=self._job_lock.locked())
         parts: list[tuple[np.ndarray, float, bool]] = []
         if query.text and query.text.strip():
-            parts.append((self._query_vector(model, query.text.strip()), 1.0, False))
-        examples = [self._example_vector(model, matrix, p) for p in query.image_paths]
+            parts.append((self._query_vector(model, query.text.strip())[:width], 1.0, False))
+        examples = [self._example_vector(model, matrix, p)[:width] for p in query.image_paths]
         examples += [v for v in (matrix.image_vector(pid) for pid in query.photo_ids) if v is not None]
         if query.photo_ids and not examples:
-            examples += self._stored_vectors(model.key, query.photo_ids)
+            examples += self._stored_vectors(key, query.photo_ids)
         if examples:
             mean = np.mean(examples, axis=0)
             # with a text part, example scores are brought to the text scores' scale (see FusionScorer)
@@ -537,7 +657,7 @@ class PhotoLibrary:
         if query.text:
             self.load_model()
         model = self.get_model(self._search_model_name())
-        matrix = self._matrix(model.key)
+        matrix = self._matrix(self._vectors_answering(model)[0])  # the vectors search() will use
         if any(self._stored_example(matrix, p) is None for p in query.image_paths):
             from PIL import Image
 
@@ -599,7 +719,7 @@ class PhotoLibrary:
             out.append(
                 SearchResult(
                     photo_id=r[0],
-                    path=r[1],
+                    path=from_db(r[1]),
                     score=round(score, 6),
                     date_taken=_parse_dt(r[2]),
                     size=r[3],
@@ -607,7 +727,7 @@ class PhotoLibrary:
                     height=r[5],
                     caption=r[6],
                     camera=r[7],
-                    thumbnail_path=r[8] if r[8] and os.path.exists(r[8]) else None,
+                    thumbnail_path=thumb if (thumb := r[8] and from_db(r[8])) and os.path.exists(thumb) else None,
                     file_date=_file_date(r[9]),
                 )
             )
@@ -634,6 +754,7 @@ class PhotoLibrary:
             errors=by_status.get(PhotoStatus.ERROR, 0) + problems,
             model=self.model_name,
             folders=folders,
+            upgrading=self.upgrading(),
         )
 
     def errors(self, folder: str | None = None) -> list[ErrorInfo]:
@@ -642,10 +763,44 @@ class PhotoLibrary:
             pstmt = select(Problem.path, Problem.reason, Problem.when)
             if folder:
                 prefix = normalise(folder).rstrip("/")
-                stmt = stmt.where(Photo.path.like(prefix + "/%"))
-                pstmt = pstmt.where((Problem.path == prefix) | Problem.path.like(prefix + "/%"))
+                stmt = stmt.where(*_below(Photo.path, prefix))
+                pstmt = pstmt.where((Problem.path == prefix) | and_(*_below(Problem.path, prefix)))
             rows = list(s.execute(stmt)) + list(s.execute(pstmt))
         return sorted((ErrorInfo(r[0], r[1] or "unknown error", r[2]) for r in rows), key=lambda e: e.path)
+
+
+def library_read_only(root: Path) -> str | None:
+    """Why the library folder ``root`` cannot be written (its folder, database or disk is read-only
+    for this user), or None. ``os.access`` asks the system, so a read-only disk or an immutable file
+    counts for the administrator too."""
+    db = root / DB_NAME
+    for target in (root, db):
+        if target.exists() and not os.access(target, os.W_OK):
+            try:
+                ro_disk = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
+            except (AttributeError, OSError):
+                ro_disk = False
+            return "on a read-only disk" if ro_disk else f"no write permission for {target}"
+    return None
+
+
+#: what a library folder holds besides ``thumbnails/`` (made private on open: :func:`_make_library_private`)
+LIBRARY_FILES = (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", DB_NAME + "-journal", "index.lock")
+
+
+def _make_library_private(root: Path) -> None:
+    """The library folder and what it holds (database, its -wal and -shm, the lock, backups,
+    thumbnails) readable by this user only, where an older version left them readable by others.
+    Other files a user keeps in that folder are not touched."""
+    ours = [root, *(root / name for name in LIBRARY_FILES), root / "thumbnails"]
+    if all(paths.is_private(p) for p in ours):
+        return
+    for p in ours[:-1]:
+        paths.make_private(p)
+    for backup in root.glob(DB_NAME + ".v*.bak"):
+        paths.make_private(backup)
+    changed = paths.make_private(root / "thumbnails", recursive=True)
+    log.info("made the library %s private (%d thumbnails and folders)", root, changed)
 
 
 def _refuse_a_second_way_in(path: str, watched: list[str]) -> None:
@@ -944,9 +1099,10 @@ class _Prefetch:
     photos), so :meth:`take` does them, once the model is there.
     """
 
-    def __init__(self, db: Path, key: str) -> None:
+    def __init__(self, db: Path, key: str, read_only: bool = False) -> None:
         self.key = key
         self._db = db
+        self._read_only = read_only
         self._row: tuple | None = None
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
@@ -955,7 +1111,7 @@ class _Prefetch:
 
     def _run(self) -> None:
         try:
-            conn = self._conn = sqlite3.connect(str(self._db), check_same_thread=False)
+            conn = self._conn = connect(self._db, self._read_only, check_same_thread=False)
             # taken before reading: any commit after it, by any connection, changes it
             self._version = conn.execute("PRAGMA data_version").fetchone()[0]
             self._row = _query_columns(conn, self.key)

@@ -6,6 +6,11 @@ class UserError(Exception):
     """An expected failure with a one-line message for the user (exit code 1 on the CLI)."""
 
 
+class LibraryWriteError(UserError):
+    """The library's own folder or disk cannot be written (full, read-only, failing): the job stops
+    with one message, and no photo is blamed for it."""
+
+
 class ModelUnavailable(RuntimeError):
     """A model cannot be loaded (not downloaded and offline, bad weights, unknown name)."""
 

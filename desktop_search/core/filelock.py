@@ -46,12 +46,18 @@ class WriterLock:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self._depth = 0  # acquired this many times by this holder (released when it drops to 0)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
 
     def acquire(self) -> bool:
         if self._fd is not None:
+            self._depth += 1
             return True
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             log.debug("no lock file %s: %s", self.path, exc)
             return True
@@ -61,12 +67,16 @@ class WriterLock:
             os.close(fd)
             return False
         self._fd = fd
+        self._depth = 1
         return True
 
     def release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is None:
+        if self._fd is None:
             return
+        self._depth -= 1
+        if self._depth > 0:
+            return
+        fd, self._fd = self._fd, None
         try:
             unlock(fd)
         finally:

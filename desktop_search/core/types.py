@@ -147,6 +147,9 @@ class LibraryStatus:
     errors: int
     model: str
     folders: int
+    #: photos the library's model still has to re-embed after its weights changed (the built-in
+    #: model's upgrade: the old vectors answer meanwhile); None when no upgrade is under way
+    upgrading: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)

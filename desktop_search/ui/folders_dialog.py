@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_search.core.library.scanner import folder_exclusion
 from desktop_search.core.types import ErrorInfo, FolderInfo, count_summary
 from desktop_search.core.wording import counted
 
@@ -96,7 +97,7 @@ class ExclusionsDialog(QDialog):
     def _add_folder(self) -> None:
         path = choose_folder(self, "Choose a Folder to Leave Out", self.folder)
         if path:
-            self.list.addItem(os.path.normpath(path))
+            self.list.addItem(folder_exclusion(path))  # '[ab]' is that folder, not a pattern
 
     def _add_pattern(self) -> None:
         text, ok = QInputDialog.getText(self, "Add Pattern", "Leave out paths matching (* matches anything):")

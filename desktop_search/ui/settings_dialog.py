@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_search.core import settings as settings_mod
+from desktop_search.core.library.scanner import folder_exclusion
 from desktop_search.core.settings import Settings
 
 from .folders_dialog import choose_folder
@@ -156,7 +156,7 @@ class SettingsDialog(QDialog):
     def _add_excluded(self) -> None:
         path = choose_folder(self, "Choose a Folder to Leave Out")
         if path:
-            self.excluded.addItem(os.path.normpath(path))
+            self.excluded.addItem(folder_exclusion(path))  # '[ab]' is that folder, not a pattern
 
     def _remove_excluded(self) -> None:
         for item in self.excluded.selectedItems():

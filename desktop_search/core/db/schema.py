@@ -1,6 +1,7 @@
 """The library's tables.
 
-Paths are stored as absolute POSIX-style text (``Path.as_posix()``), one form everywhere.
+Paths are stored as absolute POSIX-style text (``Path.as_posix()``), one form everywhere; names that
+are not valid Unicode are escaped losslessly (``pathtext.PathText``; raw SQL uses ``to_db`` / ``from_db``).
 Vectors are float16 blobs tied to the model key (``name@version``) that made them.
 """
 
@@ -19,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from .pathtext import PathText
+
 #: bump together with a new step in migrations.MIGRATIONS
 SCHEMA_VERSION = 1
 
@@ -36,7 +39,7 @@ class Meta(Base):
 class Folder(Base):
     __tablename__ = "folders"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(Text, unique=True)
+    path: Mapped[str] = mapped_column(PathText, unique=True)
     #: JSON list of absolute paths or glob patterns excluded below this folder
     exclusions: Mapped[str] = mapped_column(Text, default="[]")
     added_at: Mapped[datetime] = mapped_column(default=datetime.now)
@@ -53,7 +56,7 @@ class Photo(Base):
     __tablename__ = "photos"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id", ondelete="CASCADE"), index=True)
-    path: Mapped[str] = mapped_column(Text, unique=True)
+    path: Mapped[str] = mapped_column(PathText, unique=True)
     size: Mapped[int] = mapped_column(Integer)
     mtime: Mapped[float] = mapped_column(Float)
     content_hash: Mapped[str] = mapped_column(String(40), index=True)
@@ -65,8 +68,9 @@ class Photo(Base):
     #: the text embedded beside the image: the caption, else the words of the file name
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default=PhotoStatus.PENDING, index=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    thumbnail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: why it could not be indexed (may quote its path: stored as losslessly as one)
+    error: Mapped[str | None] = mapped_column(PathText, nullable=True)
+    thumbnail: Mapped[str | None] = mapped_column(PathText, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=datetime.now, onupdate=datetime.now)
 
     folder: Mapped[Folder] = relationship(back_populates="photos")
@@ -77,8 +81,8 @@ class Problem(Base):
     """Something found while scanning that is not a photo row: an unreadable folder, say."""
 
     __tablename__ = "problems"
-    path: Mapped[str] = mapped_column(Text, primary_key=True)
-    reason: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(PathText, primary_key=True)
+    reason: Mapped[str] = mapped_column(PathText)
     when: Mapped[datetime] = mapped_column(default=datetime.now)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..db import Folder, Photo, PhotoStatus, Problem, Vector
+from ..db.pathtext import from_db, to_db
 from ..library.metadata import photo_text
 from ..library.scanner import FoundFile, ScanProblem, below_bounds, content_hash
 from ..types import IndexCounts
@@ -46,6 +47,16 @@ class Reconciliation:
     stale_ids: list[int] = field(default_factory=list)
     #: content hashes that removed or changed photos had (their thumbnails may now be unused)
     dropped_hashes: list[str] = field(default_factory=list)
+    #: files found that could not be read (permission denied, an I/O error): kept as they were
+    problems: list[ScanProblem] = field(default_factory=list)
+
+
+def _unreadable(path: str, exc: OSError, result: Reconciliation) -> None:
+    """A found file that cannot be read: a problem to report, unless it has merely vanished."""
+    if isinstance(exc, FileNotFoundError):
+        return
+    reason = "permission denied" if isinstance(exc, PermissionError) else f"cannot be read: {exc.strerror or exc}"
+    result.problems.append(ScanProblem(path, reason))
 
 
 def load_known(
@@ -62,9 +73,9 @@ def load_known(
             chunk = paths[i : i + CHUNK]
             out.extend(KnownPhoto(*row) for row in s.execute(select(*cols).where(Photo.path.in_(chunk))))
             for prefix in chunk:  # a vanished folder: everything below it
-                if not os.path.exists(prefix):
-                    like = prefix.rstrip("/") + "/%"
-                    out.extend(KnownPhoto(*row) for row in s.execute(select(*cols).where(Photo.path.like(like))))
+                if not os.path.exists(prefix):  # a range on the path index: no LIKE wildcards, case kept
+                    low, high = below_bounds(prefix)
+                    out.extend(KnownPhoto(*row) for row in s.execute(select(*cols).where(Photo.path > low, Photo.path < high)))
     unique = {k.id: k for k in out}
     return list(unique.values())
 
@@ -81,7 +92,7 @@ def _load_all_known(engine: Engine, folder_ids: list[int] | None, under: Sequenc
             params += tuple(int(f) for f in folder_ids)
         for root in under:  # a range on the unique path index
             clauses.append("(path > ? AND path < ?)")
-            params += below_bounds(root)
+            params += tuple(to_db(b) for b in below_bounds(root))
         if not clauses:
             return []
         sql += " WHERE " + " OR ".join(clauses)
@@ -90,7 +101,7 @@ def _load_all_known(engine: Engine, folder_ids: list[int] | None, under: Sequenc
         cur = raw.cursor()
         try:
             cur.execute(sql, params)
-            return [KnownPhoto(*row) for row in cur.fetchall()]
+            return [KnownPhoto(r[0], from_db(r[1]), *r[2:]) for r in cur.fetchall()]
         finally:
             cur.close()
     finally:
@@ -134,7 +145,8 @@ def reconcile(
                 continue
             try:
                 digest = content_hash(path, ff.size)
-            except OSError:
+            except OSError as exc:
+                _unreadable(path, exc, result)
                 continue
             if digest == row.content_hash:
                 s.execute(update(Photo).where(Photo.id == row.id).values(mtime=ff.mtime, size=ff.size))
@@ -158,6 +170,7 @@ def reconcile(
         s.commit()
 
         guard = tuple(p.rstrip("/") + "/" for p in protected)
+        exact = frozenset(protected)
         missing = [
             k
             for k in known
@@ -167,7 +180,7 @@ def reconcile(
                 or k.folder_id in may_remove
                 or (remove_under and k.path.startswith(remove_under))
             )
-            and not k.path.startswith(guard)
+            and not (k.path in exact or k.path.startswith(guard))
         ]
         missing_by_hash: dict[str, list[KnownPhoto]] = defaultdict(list)
         for k in missing:
@@ -179,8 +192,9 @@ def reconcile(
             for ff, folder_id in new_files[start : start + CHUNK]:
                 try:
                     hashed.append((ff, folder_id, content_hash(ff.path, ff.size)))
-                except OSError:
-                    continue  # vanished since the walk
+                except OSError as exc:
+                    _unreadable(ff.path, exc, result)  # vanished since the walk: nothing to say
+                    continue
             # contents no missing photo of this scan has: maybe moved here from a folder not scanned
             unmatched = [d for _, _, d in hashed if not missing_by_hash.get(d)]
             if unmatched:
@@ -259,7 +273,8 @@ def record_problems(engine: Engine, problems: list[ScanProblem], scanned_roots: 
         reported = {p.path for p in problems}
         for root in scanned_roots:
             prefix = root.rstrip("/")
-            for old in s.scalars(select(Problem).where((Problem.path == prefix) | Problem.path.like(prefix + "/%"))):
+            low, high = below_bounds(prefix)
+            for old in s.scalars(select(Problem).where((Problem.path == prefix) | ((Problem.path > low) & (Problem.path < high)))):
                 if old.path not in reported:
                     s.delete(old)
         for p in problems:

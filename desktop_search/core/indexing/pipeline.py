@@ -8,6 +8,8 @@ process killed at any moment loses at most the batch in flight.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import time
@@ -19,14 +21,23 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from sqlalchemy import Engine, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..cancel import CancelToken
 from ..db import Photo, PhotoStatus, Vector
+from ..errors import LibraryWriteError
 from ..library.formats import is_photo_name
-from ..library.imageio import ImageDecodeError, decode, make_thumbnail, may_carry_iptc
+from ..library.imageio import (
+    ImageDecodeError,
+    decode,
+    make_thumbnail,
+    may_carry_iptc,
+    thumbnail_ok,
+    thumbnail_size,
+)
 from ..library.metadata import photo_text, read_meta
 from ..library.scanner import (
     Exclusions,
@@ -218,7 +229,7 @@ class Indexer:
             may_remove = None
         cancel.checkpoint()
         yield IndexProgress("scan", len(found), len(found), counts=counts, message="Comparing with the library…")
-        protected = tuple(p.path for p in problems)
+        protected = tuple(p.path for p in problems if p.protects)
         # photos inserted by this reconcile get ids from here on: one of them that then cannot be
         # read is counted as failed, not as added (an index run said "added": 218 beside "failed": 3
         # when 215 were added)
@@ -227,7 +238,10 @@ class Indexer:
         rec = reconcile(self.engine, found, known, may_remove, cancel.checkpoint, protected, remove_under)
         counts = rec.counts
         if only_paths is None:
-            counts.failed += record_problems(self.engine, problems, [f.path for f in folders if f.id in complete])
+            scanned = [f.path for f in folders if f.id in complete]
+        else:  # the watcher's paths: each was looked at again (a folder walked whole)
+            scanned = sorted({normalise(p) for p in only_paths})
+        counts.failed += record_problems(self.engine, problems + rec.problems, scanned)
         if rec.dropped_hashes:
             drop_unused_thumbnails(self.engine, self.thumbnails_dir, rec.dropped_hashes)
         matrix = self._matrix_for_current()
@@ -415,12 +429,14 @@ class Indexer:
             look_for_iptc = path.suffix.lower() in (".jpg", ".jpeg", ".jpe", ".tif", ".tiff") and may_carry_iptc(decoded)
             meta = read_meta(path, decoded.exif, decoded.info, look_for_iptc)
             thumb = thumbnail_file(self.thumbnails_dir, work.content_hash)
-            if not thumb.exists():
-                make_thumbnail(decoded.image, thumb, THUMBNAIL_SIZE)
+            if not thumbnail_ok(thumb, thumbnail_size(decoded.image.width, decoded.image.height, THUMBNAIL_SIZE)):
+                self._write_thumbnail(decoded.image, thumb)
             array = model.preprocess(decoded.image)
             mtime = path.stat().st_mtime
         except ImageDecodeError as exc:
             return _Prepared(work.id, work.path, None, error=str(exc), vanished=not path.exists())
+        except LibraryWriteError:
+            raise  # the library's disk, not the photo: the job stops with one message
         except Exception as exc:  # a bug or an exotic file must not stop the run
             log.warning("failed to read %s: %r", path, exc)
             return _Prepared(work.id, work.path, None, error=f"unreadable: {exc}", vanished=not path.exists())
@@ -438,6 +454,22 @@ class Indexer:
             thumbnail=str(thumb),
             mtime=mtime,
         )
+
+    def _write_thumbnail(self, image: Image.Image, thumb: Path) -> None:
+        """Write a thumbnail into the library; a system error doing so (a full disk, a read-only or
+        failing one) is the library's problem, raised as :class:`LibraryWriteError`."""
+        try:
+            make_thumbnail(image, thumb, THUMBNAIL_SIZE)
+        except OSError as exc:
+            if exc.errno is None:  # Pillow's own complaint about the image, not the disk
+                raise
+            with contextlib.suppress(OSError):
+                thumb.unlink()  # nothing half-written stays behind
+            advice = "free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "check that it is writable"
+            raise LibraryWriteError(
+                f"cannot write to the library {self.thumbnails_dir.parent} ({exc.strerror or exc}); "
+                f"{advice} and index again: the photos not yet indexed are kept for then"
+            ) from exc
 
     def _encode(self, model: EmbeddingModel, batch: list[_Prepared]) -> _Encoded:
         """Runs the network on a few photos (in a worker thread); touches no database."""

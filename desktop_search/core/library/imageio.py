@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile
 
+from .. import paths
 from ..resize import resize_rgb
 from .formats import heif_available
 
@@ -58,6 +61,36 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+#: EXIF orientation → the transpose that shows the photo upright (as ``ImageOps.exif_transpose``)
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+#: modes ``Image.reduce`` works in
+_REDUCIBLE = frozenset({"L", "LA", "La", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr", "I", "F"})
+
+
+def _reduced(im: Image.Image, min_side: int) -> Image.Image:
+    """``im`` box-reduced by a whole factor where its shorter side is over four times ``min_side``,
+    keeping at least twice ``min_side`` for the antialiased resize that follows; else ``im`` itself.
+
+    Formats other than JPEG cannot be decoded at reduced size (``draft``), so a 121-megapixel PNG is
+    decoded whole once; it must not also be copied whole by every later step (orientation, RGB
+    conversion, the copy that outlives the file), nor handed on at full size."""
+    factor = min(im.size) // (2 * min_side)
+    if factor < 2:
+        return im
+    if im.mode not in _REDUCIBLE:  # palette, 1-bit, 16-bit: to RGB first (one full-size copy)
+        rgb = _to_rgb(im)
+        return rgb.reduce(factor)
+    return im.reduce(factor)
+
+
 def decode(path: str | Path, min_side: int = 256) -> Decoded:
     """Open a photo and return it oriented, in RGB, at least ``min_side`` on its shorter side
     where the file is that large (JPEGs are decoded at reduced size with ``draft``)."""
@@ -79,7 +112,12 @@ def decode(path: str | Path, min_side: int = 256) -> Decoded:
                     im.draft("RGB", (max(1, int(full_w / scale)), max(1, int(full_h / scale))))
                 im.seek(0)  # first frame of animations
                 im.load()
-                oriented = ImageOps.exif_transpose(im) or im
+                orientation = exif.get(0x0112, 1) if exif else 1
+                small = _reduced(im, min_side)
+                if small is not im:
+                    im.close()  # the full-size pixels go before anything else is made of them
+                turn = _TRANSPOSE.get(orientation)
+                oriented = small.transpose(turn) if turn is not None else small
                 rgb = _to_rgb(oriented)
                 if rgb is im:
                     rgb = im.copy()
@@ -99,7 +137,6 @@ def decode(path: str | Path, min_side: int = 256) -> Decoded:
         raise ImageDecodeError(reason) from exc
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise ImageDecodeError(f"damaged or truncated image ({exc})") from exc
-    orientation = exif.get(0x0112, 1) if exif else 1
     if orientation in (5, 6, 7, 8):
         full_w, full_h = full_h, full_w
     return Decoded(rgb, full_w, full_h, exif, info, fmt)
@@ -130,11 +167,35 @@ def _round_aspect(number: float, key: Callable[[int], float]) -> int:
     return max(min(math.floor(number), math.ceil(number), key=key), 1)
 
 
+def thumbnail_ok(path: Path, expected: tuple[int, int]) -> bool:
+    """Whether the thumbnail at ``path`` decodes whole and has the ``expected`` size (a pixel of
+    rounding either way allowed): a file cut short by a full disk or a crash is made again."""
+    try:
+        with Image.open(path) as im:
+            if abs(im.width - expected[0]) > 1 or abs(im.height - expected[1]) > 1:
+                return False
+            im.load()
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        return False
+    return True
+
+
 def make_thumbnail(image: Image.Image, target: Path, size: int = 256) -> None:
     """Write a JPEG thumbnail (longest side ``size``) atomically."""
     dims = thumbnail_size(image.width, image.height, size)
     thumb = image if dims == image.size else resize_rgb(image, dims, "bilinear", reducing_gap=2.0)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    paths.ensure(target.parent)
+    # a private (0600) temporary file, named after the thumbnail so that one left by a killed run is
+    # written over when that photo is indexed again; a failed write leaves nothing behind
     tmp = target.with_name(target.name + ".tmp")
-    thumb.save(tmp, "JPEG", quality=85)
-    tmp.replace(target)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, paths.PRIVATE_FILE)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if paths.POSIX_PERMISSIONS:
+                os.fchmod(fh.fileno(), paths.PRIVATE_FILE)  # one an older version left readable
+            thumb.save(fh, "JPEG", quality=85)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import fnmatch
+import glob
 import hashlib
 import logging
 import os
 import posixpath
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .formats import is_photo_name, photo_extensions
+from .formats import HEIF_EXTENSIONS, is_photo_name, photo_extensions
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,19 @@ class FoundFile:
 class ScanProblem:
     path: str
     reason: str
+    #: whether the library keeps the photos it knows at or below ``path`` (they could not be looked
+    #: at this time); False for a notice that says nothing of them (HEIC support missing)
+    protects: bool = True
+
+
+#: the start of the notice for HEIC photos skipped because HEIC support is not installed
+HEIC_NEEDS_EXTRA = "HEIC support is not installed"
+
+
+def heic_notice(count: int) -> str:
+    photos = "1 HEIC photo was" if count == 1 else f"{count:,} HEIC photos were"
+    return (f"{HEIC_NEEDS_EXTRA}: {photos} skipped here (install Desktop Search with the [heic] extra, "
+            "pip install 'desktop-search[heic]', or the pillow-heif package, then index again)")
 
 
 def normalise(path: str | Path) -> str:
@@ -60,6 +75,25 @@ _GLOB_CHARS = frozenset("*?[")
 
 def _has_glob(pattern: str) -> bool:
     return any(c in _GLOB_CHARS for c in pattern)
+
+
+_ESCAPED_GLOB_CHAR = re.compile(r"\[([\[*?])\]")
+
+
+def literal_of(pattern: str) -> str | None:
+    """The path a pattern whose glob characters are all escaped (``glob.escape``: ``[[]``, ``[*]``,
+    ``[?]``) stands for, or None for a real glob: a folder chosen in the window to be left out is
+    written so, and ``/W/[[]ab]`` means the folder ``/W/[ab]``, not ``/W/a`` and ``/W/b``."""
+    if _has_glob(_ESCAPED_GLOB_CHAR.sub("", pattern)):
+        return None
+    return _ESCAPED_GLOB_CHAR.sub(r"\1", pattern)
+
+
+def folder_exclusion(path: str) -> str:
+    """The exclusion that leaves out exactly the folder (or file) ``path``: its glob characters, if
+    any, escaped (see :func:`literal_of`), so a folder named ``[ab]`` or ``Best*`` is not a pattern."""
+    text = os.path.normpath(path)
+    return glob.escape(text) if _has_glob(text) else text
 
 
 def is_below(path: str, root: str) -> bool:
@@ -135,16 +169,22 @@ class Exclusions:
         names: set[str] = set()
         exact: set[str] = set()
         globs: list[str] = []
+        base = root.rstrip("/") if root else None
         for pattern in anchored(patterns, root):
             if _has_glob(pattern):
-                globs.append(pattern)
-            elif _is_absolute(pattern):
+                literal = literal_of(pattern)
+                if literal is None:
+                    globs.append(pattern)
+                    continue
+                pattern = literal  # an escaped path: that very file or folder, or name
+                if base is not None and "/" in pattern and not _is_absolute(pattern):
+                    pattern = base + "/" + pattern.removeprefix("./")
+            if _is_absolute(pattern):
                 exact.add(pattern.rstrip("/") or "/")
             elif "/" not in pattern:
                 names.add(os.path.normcase(pattern))
             else:
                 exact.add(pattern)  # relative, with nothing to resolve it against: never matches
-        base = root.rstrip("/") if root else None
         return Exclusions(
             frozenset(names), tuple(e.rstrip("/") + "/" for e in sorted(exact)), frozenset(exact), tuple(globs), base
         )
@@ -192,6 +232,8 @@ def walk(
     unreadable folders reported in ``problems`` and skipped. Folders in ``skip`` (e.g. other
     watched folders nested inside this one, scanned on their own) are not entered."""
     exts = photo_extensions()
+    heic_missing = not exts >= HEIF_EXTENSIONS
+    heic_skipped = 0
     excl = exclusions if isinstance(exclusions, Exclusions) else Exclusions.of(exclusions, root)
     skipped = frozenset(s.rstrip("/") for s in skip)
     seen_dirs: set[tuple[int, int]] = set()
@@ -217,6 +259,8 @@ def walk(
                 problems.append(ScanProblem(current, f"folder cannot be read: {exc.strerror or exc}"))
             continue
         subdirs = []
+        denied: list[str] = []  # photos whose details this user may not read
+        listed = 0
         for entry in entries:
             name = entry.name
             if name.startswith("."):
@@ -228,14 +272,27 @@ def walk(
                         subdirs.append(path)
                     continue
                 if not is_photo_name(name, exts) or not entry.is_file():
+                    if heic_missing and is_photo_name(name, HEIF_EXTENSIONS) and not (excl and excl.match(path)):
+                        heic_skipped += 1  # said once for the folder below (HEIC_NEEDS_EXTRA)
                     continue
                 if excl and excl.match(path):
                     continue
+                listed += 1
                 est = entry.stat()
+            except PermissionError:
+                denied.append(path)  # e.g. a folder that may be listed but not entered (r-- without x)
+                continue
             except OSError:
                 continue  # vanished or a dangling link: nothing to index
             yield FoundFile(path, est.st_size, est.st_mtime)
+        if denied and problems is not None:
+            if len(denied) == listed and len(denied) > 1:  # the folder itself: one line, not one a photo
+                problems.append(ScanProblem(current, f"permission denied: its {len(denied)} photos cannot be read"))
+            else:
+                problems.extend(ScanProblem(path, "permission denied") for path in denied)
         stack.extend(sorted(subdirs, reverse=True))
+    if heic_skipped and problems is not None:
+        problems.append(ScanProblem(root, heic_notice(heic_skipped), protects=False))
 
 
 def stat_file(path: str) -> FoundFile | None:

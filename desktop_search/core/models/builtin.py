@@ -23,6 +23,8 @@ import numpy as np
 from PIL import Image
 
 from .base import EmbeddingModel, FusionScorer, PhotoTextVectors
+from .concepts import PREFIX as CONCEPT_PREFIX
+from .concepts import ConceptBridge
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +123,15 @@ class BuiltinModel(EmbeddingModel):
             self.trained = False
         encoder = str(self._config_dict.get("encoder", DEFAULT_ENCODER))
         self.version = f"{encoder}-{PIPELINE_VERSION}-{digest}"
-        self.dim = int(self._state["fusion.u_img"].shape[0])
+        #: the learned heads' joint-space dimension (the first ``head_dim`` of every vector)
+        self.head_dim = int(self._state["fusion.u_img"].shape[0])
+        #: the ImageNet concept bridge (:mod:`.concepts`), in weights made since it exists
+        self.concepts = ConceptBridge.from_state(self._state)
+        self.dim = self.head_dim + (self.concepts.dim if self.concepts is not None else 0)
+        #: versions of this model whose stored vectors it can still search with, reading only their
+        #: first ``head_dim`` numbers (same heads, vectors without the concept half): a library
+        #: indexed by one of them answers with those vectors until it has re-embedded every photo
+        self.legacy_versions: tuple[str, ...] = tuple(json.loads(self.meta.get("upgrades_from", "[]")))
         self._fusion = LearnedFusion(
             {k.split(".", 1)[1]: v for k, v in self._state.items() if k.startswith("fusion.")}
         )
@@ -212,7 +222,9 @@ class BuiltinModel(EmbeddingModel):
             from .heads import BuiltinHeads, upgrade_state_dict
 
             torch = self._torch
-            state = {k: torch.from_numpy(np.array(v)) for k, v in self._state.items()}
+            state = {
+                k: torch.from_numpy(np.array(v)) for k, v in self._state.items() if not k.startswith(CONCEPT_PREFIX)
+            }
             with _one_torch_thread(torch):  # every value is overwritten by the load
                 built = BuiltinHeads(self.config)
                 built.load_state_dict(upgrade_state_dict(state), strict=True)
@@ -289,9 +301,14 @@ class BuiltinModel(EmbeddingModel):
         if len(batch) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._torch.inference_mode():
-            vec = self._heads.image(self.image_features(batch))
+            fmap = self.image_features(batch)
+            vec = self._heads.image(fmap)
+            pooled = fmap.mean(dim=(2, 3)).cpu().numpy() if self.concepts is not None else None
         # not re-normalised: the heads give unit directions times a per-photo weight (ImageHead.weigh)
-        return np.asarray(vec.float().cpu().numpy(), dtype=np.float32)
+        out = np.asarray(vec.float().cpu().numpy(), dtype=np.float32)
+        if pooled is not None and self.concepts is not None:
+            out = np.concatenate([out, self.concepts.photos(pooled)], axis=1)
+        return out
 
     # -- texts ----------------------------------------------------------------------------------------
     def _text_states(self, texts: Sequence[str]):
@@ -339,18 +356,30 @@ class BuiltinModel(EmbeddingModel):
         if threads > 1 and self._minilm is not None and self._heads_module is not None:
             with _torch_threads(self._torch, threads):
                 return self._torch_queries(texts)
-        return _unit(self._numpy_encoder()(list(texts)))
+        return self._query_vectors(*self._numpy_encoder().encode(list(texts)))
+
+    def _query_vectors(self, head: np.ndarray, sentences: np.ndarray) -> np.ndarray:
+        """A query's vector: the query head's unit vector, then the concept bridge's half (not
+        normalised with it: its length is how much the query leans on concepts)."""
+        out = _unit(head)
+        if self.concepts is None:
+            return out
+        return np.concatenate([out, self.concepts.queries(sentences)], axis=1)
 
     def _torch_queries(self, texts: Sequence[str]) -> np.ndarray:
-        out = [np.zeros((0, self.dim), dtype=np.float32)]
+        from .heads import masked_mean
+
+        heads = [np.zeros((0, self.head_dim), dtype=np.float32)]
+        sentences = [np.zeros((0, 384), dtype=np.float32)]
         with self._torch.inference_mode():
             for i in range(0, len(texts), TEXT_BATCH):
                 states, mask = self._text_states(texts[i : i + TEXT_BATCH])
-                out.append(self._heads.text(states, mask).cpu().numpy())
-        return _unit(np.concatenate(out))
+                heads.append(self._heads.text(states, mask).cpu().numpy())
+                sentences.append(_unit(masked_mean(states, mask).cpu().numpy()))
+        return self._query_vectors(np.concatenate(heads), np.concatenate(sentences))
 
     def encode_photo_texts(self, texts: Sequence[str]) -> PhotoTextVectors:
-        vecs = [np.zeros((0, self.dim), dtype=np.float32)]
+        vecs = [np.zeros((0, self.head_dim), dtype=np.float32)]
         gates = [np.zeros((0,), dtype=np.float32)]
         with self._torch.inference_mode():
             for i in range(0, len(texts), TEXT_BATCH):
@@ -358,9 +387,10 @@ class BuiltinModel(EmbeddingModel):
                 v, g = self._heads.photo_text(states, mask)
                 vecs.append(v.cpu().numpy())
                 gates.append(g.cpu().numpy())
-        return PhotoTextVectors(
-            vectors=_unit(np.concatenate(vecs)), gate=np.concatenate(gates).astype(np.float32)
-        )
+        vectors = _unit(np.concatenate(vecs))
+        if self.dim > self.head_dim:  # nothing in the concept half: a text's match is its head's
+            vectors = np.pad(vectors, ((0, 0), (0, self.dim - self.head_dim)))
+        return PhotoTextVectors(vectors=vectors, gate=np.concatenate(gates).astype(np.float32))
 
     @property
     def fusion(self) -> FusionScorer:

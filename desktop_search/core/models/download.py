@@ -34,6 +34,7 @@ from email.message import Message
 from pathlib import Path
 from typing import IO, Any
 
+from .. import paths
 from ..filelock import lock_nowait, unlock
 from .catalog import CatalogEntry, WeightsFile, cached_weights, model_dir
 from .registry import ModelUnavailable
@@ -218,7 +219,7 @@ def _open(url: str, offset: int, timeout: float) -> tuple[http.client.HTTPRespon
 @contextlib.contextmanager
 def _exclusive(lock_path: Path) -> Iterator[None]:
     """A non-blocking inter-process lock, so two app instances never append to one ``.part``."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    paths.ensure(lock_path.parent)
     with open(lock_path, "a+b") as handle:
         try:
             lock_nowait(handle.fileno())
@@ -264,7 +265,7 @@ def download_file(
     dest = Path(dest)
     if dest.is_file():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    paths.ensure(dest.parent)
     part = dest.with_name(dest.name + ".part")
     want_sha = sha256.lower() if sha256 else None
     with _exclusive(dest.with_name(dest.name + ".lock")):
@@ -292,6 +293,8 @@ def download_file(
         os.replace(part, dest)
         with contextlib.suppress(OSError):
             checksum_sidecar(dest).write_text(digest + "\n", encoding="ascii")
+        for written in (dest, checksum_sidecar(dest), dest.with_name(dest.name + ".lock")):
+            paths.make_private(written)
     return dest
 
 

@@ -10,6 +10,10 @@ Protocols (figures in percent):
 - with ``caption_fraction`` F: a seeded fraction F of the photos gets its *first* caption attached as
   the photo's own text; queries are all the other captions. Reported: image-only (image similarity),
   text-only (photo-text similarity; photos without text rank last) and fused (``fusion.score``).
+- keyword queries (``eval --keyword-queries FILE``): everyday queries ("pizza", "living room with a
+  couch") against the photos alone; a photo is relevant when one of its captions contains one of the
+  query's words (whole words, lower case). Reported per query and as the mean: precision in the
+  top k, k = min(10, relevant photos).
 - image→image: each photo's near-duplicate copies (resized to half size, 90 % centre crop, JPEG quality
   60; made in memory) are queries against the original photos; R@1 over all copies.
 
@@ -19,10 +23,13 @@ Ranks are pessimistic on ties: a photo tied with the right answer counts as rank
 from __future__ import annotations
 
 import io
+import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -106,13 +113,82 @@ def near_duplicate_copies(image: Image.Image) -> list[Image.Image]:
     return [resized, cropped, jpeg]
 
 
+# -- keyword queries ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KeywordQuery:
+    """An everyday query and the caption words that make a photo relevant to it."""
+
+    q: str
+    any: tuple[str, ...]
+
+
+def load_keyword_queries(path: Path) -> list[KeywordQuery]:
+    """Read a JSON list of ``{"q": "pizza", "any": ["pizza", "pizzas"]}``; ValueError with a one-line
+    reason for anything else."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})") from exc
+    if not isinstance(raw, list) or not raw:
+        raise ValueError(f"{path} must hold a non-empty JSON list of {{\"q\": ..., \"any\": [...]}} objects")
+    out = []
+    for i, item in enumerate(raw):
+        words = item.get("any") if isinstance(item, dict) else None
+        q = item.get("q") if isinstance(item, dict) else None
+        if not isinstance(q, str) or not q.strip() or not isinstance(words, list) or not words \
+                or not all(isinstance(w, str) and w.strip() for w in words):
+            raise ValueError(f"{path}: entry {i + 1} needs a non-empty \"q\" and a non-empty list \"any\" of words")
+        out.append(KeywordQuery(q.strip(), tuple(w.strip().lower() for w in words)))
+    return out
+
+
+def keyword_relevance(captions: Sequence[Sequence[str]], queries: Sequence[KeywordQuery]) -> np.ndarray:
+    """(Q, N) bool: photo j is relevant to query i when one of its captions contains one of the
+    query's words (whole words, lower case; a word may be a phrase such as "living room")."""
+    texts = [" ".join(c.lower() for c in cs) for cs in captions]
+    out = np.zeros((len(queries), len(texts)), bool)
+    for i, kq in enumerate(queries):
+        pattern = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in kq.any) + r")\b")
+        out[i] = [bool(pattern.search(t)) for t in texts]
+    return out
+
+
+def precision_at_k(scores: np.ndarray, relevant: np.ndarray, k_max: int = 10) -> np.ndarray:
+    """Per query, the share of relevant photos among the top k, k = min(k_max, relevant photos)
+    (NaN for a query with none). Ties count against relevant photos (stable order, worst first)."""
+    out = np.full(len(scores), np.nan)
+    for i, (row, rel) in enumerate(zip(np.asarray(scores), np.asarray(relevant), strict=True)):
+        k = min(k_max, int(rel.sum()))
+        if k:
+            # pessimistic on ties: among equal scores, irrelevant photos first
+            order = np.lexsort((rel, -row))
+            out[i] = float(rel[order[:k]].mean())
+    return out
+
+
+def keyword_report(
+    queries: Sequence[KeywordQuery], scores: np.ndarray, relevant: np.ndarray
+) -> dict[str, object]:
+    """``{"mean_p_at_k", "queries": [{"q", "p_at_k", "relevant"}]}`` (queries with no relevant photo
+    are listed with p_at_k null and left out of the mean)."""
+    p = precision_at_k(scores, relevant)
+    rows = [
+        {"q": kq.q, "p_at_k": None if np.isnan(v) else round(float(v), 3), "relevant": int(r.sum())}
+        for kq, v, r in zip(queries, p, relevant, strict=True)
+    ]
+    valid = p[~np.isnan(p)]
+    return {"mean_p_at_k": round(float(valid.mean()), 3) if len(valid) else None, "queries": rows}
+
+
 # -- the whole protocol through the model interface ----------------------------------------------------
 @dataclass
 class EvalResult:
     model: str
     images: int
     queries: int = 0
-    sections: dict[str, dict[str, float]] = field(default_factory=dict)
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, object]:
@@ -148,6 +224,7 @@ def evaluate_model(
     caption_fraction: float | None = None,
     seed: int = 0,
     image_to_image: bool = True,
+    keyword_queries: Sequence[KeywordQuery] | None = None,
     batch_size: int = 32,
     progress: Progress | None = None,
 ) -> EvalResult:
@@ -177,6 +254,11 @@ def evaluate_model(
         ranks = fused_ranks(model.fusion.score, q, image_vecs, text_vecs, gate, has_text, targets)
         for key, r in ranks.items():
             res.sections[key] = recall_summary(r)
+    if keyword_queries:
+        kq = model.encode_queries([k.q for k in keyword_queries])
+        res.sections["keyword_queries"] = keyword_report(
+            keyword_queries, kq @ image_vecs.T, keyword_relevance(captions, keyword_queries)
+        )
     if image_to_image:
         res.sections["image_to_image"] = image_to_image_recall(model, paths, image_vecs, batch_size, progress)
     res.seconds = time.monotonic() - t0

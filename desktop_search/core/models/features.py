@@ -93,7 +93,7 @@ def _image_cache_file(root: Path, key: str, encoder: str, view: str) -> Path:
 
 
 def _atomic_save(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.ensure(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -246,7 +246,7 @@ def extract_text_features(
         if len(texts)
         else np.zeros((0, enc.hidden), dtype=np.float16)
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.ensure(path.parent)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, states=states, offsets=offsets)
     os.replace(tmp, path)

@@ -48,7 +48,7 @@ class LearnedFusion(FusionScorer):
 
     def query_logit(self, query: np.ndarray) -> float:
         """The query's part of the text-vs-image attention logit."""
-        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        q = np.asarray(query, dtype=np.float32).reshape(-1)[: len(self.u)]  # the heads' part of it
         return float(q @ self.u) + self.b
 
     def image_only_score(self, image_sims: np.ndarray) -> np.ndarray:

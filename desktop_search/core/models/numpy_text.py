@@ -310,8 +310,16 @@ class NumpyQueryEncoder:
         self.dim = head.dim
 
     def __call__(self, texts: Sequence[str], batch: int = 64) -> np.ndarray:
+        return self.encode(texts, batch)[0]
+
+    def encode(self, texts: Sequence[str], batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """(the query vectors as :meth:`__call__` gives them, MiniLM's sentence embeddings (B, 384):
+        the unit masked mean of the same token states, for the concept bridge)."""
         out = [np.zeros((0, self.dim), dtype=np.float32)]
+        sentences = [np.zeros((0, self.minilm.hidden), dtype=np.float32)]
         for i in range(0, len(texts), batch):
             ids, mask = self.minilm.tokenize(texts[i : i + batch])
-            out.append(self.head(self.minilm.forward(ids, mask), mask))
-        return np.concatenate(out).astype(np.float32, copy=False)
+            states = self.minilm.forward(ids, mask)
+            out.append(self.head(states, mask))
+            sentences.append(normalize(masked_mean(states, mask)))
+        return np.concatenate(out).astype(np.float32, copy=False), np.concatenate(sentences).astype(np.float32, copy=False)

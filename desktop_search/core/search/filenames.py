@@ -123,8 +123,9 @@ class FileNameIndex:
     """A library's :class:`FileNames`, reloaded when its database has changed (``PRAGMA
     data_version`` on a connection of its own: any commit by another connection changes it)."""
 
-    def __init__(self, db: Path, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, db: Path, clock: Callable[[], float] = time.monotonic, read_only: bool = False) -> None:
         self._db = db
+        self._read_only = read_only  # a read-only library: opened as the library's engine opens it
         self._clock = clock
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
@@ -138,7 +139,9 @@ class FileNameIndex:
     def names(self) -> FileNames:
         with self._lock:
             if self._conn is None:
-                self._conn = sqlite3.connect(str(self._db), check_same_thread=False)
+                from ..db.engine import connect
+
+                self._conn = connect(self._db, self._read_only, check_same_thread=False)
             version = self._conn.execute("PRAGMA data_version").fetchone()[0]
             stale = self._names is None or version != self._version
             if stale and self._names is not None and len(self._names) > LARGE:
