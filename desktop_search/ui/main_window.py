@@ -1349,7 +1349,7 @@ class MainWindow(QMainWindow):
     def _controller_stopped(self) -> None:
         if self._closing:
             self._final_close()
-            QTimer.singleShot(0, self.close)
+            self.close()  # from within closeEvent Qt ignores this; closeEvent then accepts instead
 
     def _stop_waiting(self) -> None:
         """Background work did not stop in time (a long batch in flight): the window goes anyway;
