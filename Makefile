@@ -1,5 +1,6 @@
 # Quick start: `make run` opens the app, `make test` runs the whole test suite.
-# Both create .venv with venv and pip when it is missing.
+# Both create .venv with venv and pip when it is missing; `make run` also checks the system libraries
+# Qt needs (desktop_search/system_deps.py).
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   := .venv
@@ -24,7 +25,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Qt's window needs a few system libraries (libxcb-cursor0, ...): installed first when run as root
+# with apt-get, otherwise the check prints the one command that installs them and stops here.
 run: $(STAMP)
+	@$(BIN)/python desktop_search/system_deps.py --install
 	$(BIN)/desktop-search
 
 test: $(STAMP)

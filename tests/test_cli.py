@@ -57,7 +57,8 @@ def test_index_search_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[
 
     assert main(["status", "--library", lib, "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status == {"photos": 8, "indexed": 8, "pending": 0, "errors": 0, "model": "tiny", "folders": 1}
+    assert status == {"photos": 8, "indexed": 8, "pending": 0, "errors": 0, "model": "tiny", "folders": 1,
+                      "upgrading": None}
 
     queries = tmp_path / "queries.txt"
     queries.write_text("red\nblue\n")

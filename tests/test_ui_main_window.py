@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -421,3 +422,66 @@ def test_adding_a_folder_already_in_the_library_says_so(qtbot, make_window, libr
     window.add_folder(window._folders[0].path + "/")
     assert "already in the library" in window.message_label.text()
     assert not window.controller.busy()  # nothing queued
+
+
+def test_a_query_entered_while_the_library_opens_runs_as_soon_as_it_is_open(qtbot, make_window, library,
+                                                                            monkeypatch) -> None:
+    """Typed and entered within a moment of the window appearing (before the library is open): the
+    grid shows its results, not "Opening your library…", and the first of them is selected."""
+    import time
+
+    from desktop_search.core.app import PhotoLibrary
+
+    real_open = PhotoLibrary.open.__func__  # type: ignore[attr-defined]
+
+    def slow_open(cls, *args, **kwargs):
+        time.sleep(0.6)  # a cold disk: the user is quicker than the library
+        return real_open(cls, *args, **kwargs)
+
+    monkeypatch.setattr(PhotoLibrary, "open", classmethod(slow_open))
+    window = make_window(library)
+    assert window.controller.lib is None
+    assert window.stack.currentIndex() == Page.LOADING
+    window.search_field.setFocus()
+    qtbot.keyClicks(window.search_field, "red")
+    qtbot.keyClick(window.search_field, Qt.Key.Key_Return)
+    assert window.controller.lib is None  # entered before the library was open
+    qtbot.waitUntil(lambda: window.stack.currentIndex() == Page.RESULTS, timeout=5000)
+    assert colours_of(window)[:4] == ["red"] * 4
+    current = window.current_result()
+    assert current is not None and os.path.basename(current.path).startswith("red")
+
+
+def test_newest_first_uses_file_dates_without_exif_and_the_preview_says_which(qtbot, make_window, tmp_path) -> None:
+    """Photos with no EXIF date sort by their files' dates (as --after filters them), not in the
+    best-match order; the preview says which date it shows."""
+    import time
+
+    photos = tmp_path / "photos"
+    made = make_photos(photos, n_each=3)  # no EXIF dates
+    now = time.time()
+    # file dates in an order unlike the relevance order of "red"
+    for i, path in enumerate(sorted(made, key=lambda p: p.name)):
+        os.utime(path, (now - 86400 * ((i * 7) % 12), now - 86400 * ((i * 7) % 12)))
+    root = tmp_path / "lib"
+    index_library(root, photos)
+    window = ready_window(qtbot, make_window, root)
+    search(qtbot, window, "red")
+    best = [r.path for r in window.model.results()]
+    window.sort_combo.setCurrentIndex(window.sort_combo.findText("Newest first"))
+    newest = window.model.results()
+    assert [r.path for r in newest] != best
+    stamps = [os.stat(r.path).st_mtime for r in newest]
+    assert stamps == sorted(stamps, reverse=True)
+    window.sort_combo.setCurrentIndex(window.sort_combo.findText("Oldest first"))
+    assert [os.stat(r.path).st_mtime for r in window.model.results()] == sorted(stamps)
+
+    window.view.setCurrentIndex(window.model.index(0, 0))
+    window.preview_current()
+    preview = window._preview
+    assert preview is not None
+    text = preview.fields["date"].text()
+    first = window.model.result(0)
+    assert text.startswith(datetime.fromtimestamp(os.stat(first.path).st_mtime).strftime("%Y-%m-%d"))
+    assert "file date" in text
+    preview.close()

@@ -34,7 +34,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     list_parser = sub.add_parser("list", help="show the models on offer and which are downloaded")
     list_parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     download_parser = sub.add_parser("download", help="download a model's weights")
-    download_parser.add_argument("name", help="a model name, e.g. clip:MobileCLIP-S2/datacompdr")
+    download_parser.add_argument("name", help="a model name as 'models list' shows it, e.g. MobileCLIP-S2")
     parser.set_defaults(func=run)
     return parser
 
@@ -63,11 +63,53 @@ def _uncatalogued_cached() -> list[tuple[str, str]]:
     return found
 
 
+def short_name(entry: CatalogEntry) -> str:
+    """The name 'models list' shows first and 'models download' accepts: the architecture where
+    one catalog entry has it, else ARCH/PRETRAINED."""
+    same_arch = [e for e in catalog.entries() if e.arch.lower() == entry.arch.lower()]
+    return entry.arch if len(same_arch) == 1 else f"{entry.arch}/{entry.pretrained}"
+
+
+def resolve_name(raw: str) -> str:
+    """A model name as a user types it (``MobileCLIP-S2``, ``mobileclip-s2``, ``ViT-B-32/laion2b_s34b_b79k``,
+    ``clip:...``) -> the full ``clip:ARCH/PRETRAINED`` name (or ``builtin``)."""
+    name = raw.strip()
+    if name.lower() == "builtin":
+        return "builtin"
+    wanted = name.removeprefix(CLIP_PREFIX).lower()
+    for entry in catalog.entries():
+        if wanted in (short_name(entry).lower(), f"{entry.arch}/{entry.pretrained}".lower()):
+            return entry.name
+    return _normalise_name(name)
+
+
+def _builtin_row() -> dict[str, Any]:
+    from ..core.models.builtin import weights_file_for
+
+    try:
+        weights: Any = weights_file_for("builtin")
+    except Exception:  # the row is informative only
+        weights = None
+    return {
+        "name": "builtin",
+        "short_name": "builtin",
+        "arch": "EfficientNet-Lite0 + MiniLM",
+        "pretrained": None,
+        "size_mb": None,  # part of the app (its networks come with the installed packages)
+        "speed": "fast",
+        "figures": None,
+        "downloaded": True,
+        "path": str(weights) if weights else None,
+        "notes": "included with the app, no download; the default model",
+    }
+
+
 def _row(entry: CatalogEntry) -> dict[str, Any]:
     weights = catalog.cached_weights(entry.arch, entry.pretrained)
     f = entry.figures
     return {
         "name": entry.name,
+        "short_name": short_name(entry),
         "arch": entry.arch,
         "pretrained": entry.pretrained,
         "hf_repo": entry.hf_repo,
@@ -90,12 +132,13 @@ def _row(entry: CatalogEntry) -> dict[str, Any]:
 
 
 def _list(as_json: bool) -> int:
-    rows = [_row(e) for e in catalog.entries()]
+    rows = [_builtin_row(), *(_row(e) for e in catalog.entries())]
     for arch, pretrained in _uncatalogued_cached():
         weights = catalog.cached_weights(arch, pretrained)
         rows.append(
             {
                 "name": catalog.clip_name(arch, pretrained),
+                "short_name": f"{arch}/{pretrained}",
                 "arch": arch,
                 "pretrained": pretrained,
                 "size_mb": round(weights.stat().st_size / 1e6) if weights else None,
@@ -109,21 +152,20 @@ def _list(as_json: bool) -> int:
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
-    table = [("NAME", "SIZE", "SPEED", "PUBLISHED (zero-shot, %)", "DOWNLOADED")]
+    table = [("NAME", "SHORT NAME", "SIZE", "SPEED", "PUBLISHED (zero-shot, %)", "DOWNLOADED")]
     for row in rows:
         entry = catalog.get(row["name"])
         figures = entry.figures.summary() if entry else "-"
         if entry and entry.figures.source:
             figures += f" [{entry.figures.source}]"
-        size = f"{row['size_mb']} MB" if row.get("size_mb") else "?"
-        table.append(
-            (row["name"], size, row.get("speed") or "?", figures, "yes" if row["downloaded"] else "no")
-        )
+        size = f"{row['size_mb']} MB" if row.get("size_mb") else "-" if row["name"] == "builtin" else "?"
+        downloaded = "included" if row["name"] == "builtin" else "yes" if row["downloaded"] else "no"
+        table.append((row["name"], row["short_name"], size, row.get("speed") or "?", figures, downloaded))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     for r in table:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip())
     print(f"\nModels folder: {paths.models_dir()}")
-    print("Download one with: desktop-search models download NAME")
+    print("Download one with: desktop-search models download NAME (the short name will do)")
     return 0
 
 
@@ -197,11 +239,16 @@ def _normalise_name(name: str) -> str:
 def _download(raw_name: str) -> int:
     from ..core.models.openclip_backend import ensure_weights  # numpy/Pillow only at import
 
-    name = _normalise_name(raw_name)
+    name = resolve_name(raw_name)
+    if name == "builtin":
+        print("builtin is included with the app: there is nothing to download")
+        return 0
     try:
         arch, pretrained = catalog.parse_clip_name(name)
-    except ModelUnavailable as exc:
-        print(f"desktop-search: {exc}", file=sys.stderr)
+    except ModelUnavailable:
+        known = ", ".join(short_name(e) for e in catalog.entries())
+        print(f"desktop-search: unknown model {raw_name.strip()!r}: choose one of builtin, {known} "
+              "(see 'desktop-search models list')", file=sys.stderr)
         return 1
     entry = catalog.get(name)
     had_weights = catalog.cached_weights(arch, pretrained) is not None

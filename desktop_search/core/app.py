@@ -37,9 +37,11 @@ from .filelock import WriterLock
 from .indexing import FolderSpec, Indexer
 from .indexing.pipeline import drop_unused_thumbnails, photo_timestamp
 from .library.imageio import ImageDecodeError, decode
-from .library.scanner import below_bounds, clean_exclusion, is_below, normalise
+from .library.scanner import below_bounds, clean_exclusion, content_hash, is_below, normalise
 from .models import DEFAULT_MODEL, EmbeddingModel, ModelUnavailable, load_model
 from .models.device import available_cores
+from .search.filenames import FileNameIndex
+from .search.filenames import merge as merge_named
 from .search.matrix import EXACT_ROWS, Filters, VectorMatrix
 from .types import (
     ErrorInfo,
@@ -110,6 +112,7 @@ class PhotoLibrary:
         self._job_lock = threading.Lock()
         self._query_cache: dict[tuple[str, str], np.ndarray] = {}
         self._query_lock = threading.Lock()
+        self._file_names = FileNameIndex(root / DB_NAME, read_only=self.read_only)
 
     @classmethod
     def open(
@@ -125,6 +128,7 @@ class PhotoLibrary:
         for model in self._models.values():
             model.close()
         self._models.clear()
+        self._file_names.close()
         self.engine.dispose()
 
     def __enter__(self) -> PhotoLibrary:
@@ -616,7 +620,18 @@ class PhotoLibrary:
             exclude_ids=frozenset(query.photo_ids),
         )
         share = 1.0 / len(parts)
-        hits = matrix.search([(v, w * share, img) for v, w, img in parts], model.fusion, query.limit, filters, query.min_score)
+        weighted = [(v, w * share, img) for v, w, img in parts]
+        hits = matrix.search(weighted, model.fusion, query.limit, filters, query.min_score)
+        if query.text and query.text.strip():
+            # a photo the query names by its file name comes first (scores unchanged; search/filenames.py)
+            try:
+                named = dict(self._file_names.matches(query.text))
+            except (sqlite3.Error, ValueError, MemoryError):  # the lexical layer never costs the search
+                log.warning("matching file names failed", exc_info=True)
+                named = {}
+            if named:
+                scored = matrix.scores_of(weighted, model.fusion, list(named), filters)
+                hits = merge_named([(pid, sc, named[pid]) for pid, sc in scored], hits, query.limit)
         return self._results(hits)
 
     def _query_vector(self, model: EmbeddingModel, text: str) -> np.ndarray:
@@ -635,7 +650,39 @@ class PhotoLibrary:
                 del self._query_cache[next(iter(self._query_cache))]
         return vec
 
+    def prepare(self, query: SearchQuery) -> None:
+        """Load what ``query`` needs before it runs (the CLI reports this apart from the search
+        time): the model (its text encoder only for a text), and the image network only for an
+        example photo not in the library."""
+        if query.text:
+            self.load_model()
+        model = self.get_model(self._search_model_name())
+        matrix = self._matrix(self._vectors_answering(model)[0])  # the vectors search() will use
+        if any(self._stored_example(matrix, p) is None for p in query.image_paths):
+            from PIL import Image
+
+            side = model.image_size
+            model.encode_images([model.preprocess(Image.new("RGB", (side, side)))])
+
+    def _stored_example(self, matrix: VectorMatrix, path: str) -> np.ndarray | None:
+        """The stored image vector of an example photo that is in the library, by its path or (a
+        copy) by its contents: no network needed. None for any other file."""
+        try:
+            rows = self._fetch("SELECT id FROM photos WHERE path = ?", (normalise(path),))
+            if not rows:
+                rows = self._fetch("SELECT id FROM photos WHERE content_hash = ?", (content_hash(path),))
+        except OSError:
+            return None
+        for (pid,) in rows:
+            vec = matrix.image_vector(pid)
+            if vec is not None:
+                return vec
+        return None
+
     def _example_vector(self, model: EmbeddingModel, matrix: VectorMatrix, path: str) -> np.ndarray:
+        stored = self._stored_example(matrix, path)
+        if stored is not None:
+            return stored
         try:
             decoded = decode(path, min_side=model.image_size)
         except ImageDecodeError as exc:
@@ -660,7 +707,7 @@ class PhotoLibrary:
             return []
         ids = list(dict.fromkeys(int(h[0]) for h in hits))
         sql = (
-            "SELECT id, path, date_taken, size, width, height, caption, camera, thumbnail FROM photos "
+            "SELECT id, path, date_taken, size, width, height, caption, camera, thumbnail, mtime FROM photos "
             f"WHERE id IN ({','.join('?' * len(ids))})"
         )
         rows = {r[0]: r for r in self._fetch(sql, ids)}
@@ -681,6 +728,7 @@ class PhotoLibrary:
                     caption=r[6],
                     camera=r[7],
                     thumbnail_path=thumb if (thumb := r[8] and from_db(r[8])) and os.path.exists(thumb) else None,
+                    file_date=_file_date(r[9]),
                 )
             )
         return out
@@ -805,6 +853,14 @@ def _query_threads(indexing: bool) -> int:
     except (AttributeError, OSError):  # not on every platform
         return 1
     return 2 if load < cores else 1
+
+
+def _file_date(mtime: object) -> datetime | None:
+    """A file's modification time as the photo's date (as ``photo_timestamp`` uses it)."""
+    try:
+        return datetime.fromtimestamp(float(mtime)) if mtime is not None else None  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 def _parse_dt(value: object) -> datetime | None:

@@ -9,13 +9,34 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
+def count_summary(indexed: int, pending: int = 0, unreadable: int = 0, folders: int | None = None) -> str:
+    """The one way counts are told, everywhere (status bar, folders dialog, CLI): photos *indexed*
+    are the ones a search finds; *pending* ones are found but not indexed yet; files that *could not
+    be read* are neither (they are not counted among the indexed)."""
+    text = f"{indexed:,} photo{'' if indexed == 1 else 's'} indexed"
+    if folders is not None:
+        text += f" in {folders:,} folder{'' if folders == 1 else 's'}"
+    if pending:
+        text += f" · {pending:,} pending"
+    if unreadable:
+        text += f" · {unreadable:,} could not be read"
+    return text
+
+
 @dataclass(frozen=True)
 class FolderInfo:
     path: str
     exclusions: tuple[str, ...] = ()
+    #: every photo file found in the folder: indexed + pending + errors
     photos: int = 0
     pending: int = 0
+    #: files that could not be read
     errors: int = 0
+
+    @property
+    def indexed(self) -> int:
+        """The folder's photos that searches find."""
+        return max(0, self.photos - self.pending - self.errors)
 
 
 @dataclass(frozen=True)
@@ -50,6 +71,18 @@ class SearchResult:
     caption: str | None
     camera: str | None
     thumbnail_path: str | None
+    #: the file's modification time: the photo's date when it has none of its own (no EXIF date)
+    file_date: datetime | None = None
+
+    @property
+    def date(self) -> datetime | None:
+        """The photo's date, as sorting and the date filters use it: when it was taken (EXIF), else
+        the file's modification time."""
+        return self.date_taken or self.file_date
+
+    @property
+    def date_is_file_date(self) -> bool:
+        return self.date_taken is None and self.file_date is not None
 
 
 @dataclass(frozen=True)
@@ -105,9 +138,12 @@ class IndexProgress:
 
 @dataclass(frozen=True)
 class LibraryStatus:
+    #: every photo file found: indexed + pending + unreadable files
     photos: int
+    #: the photos searches find
     indexed: int
     pending: int
+    #: files that could not be read, and unreadable folders
     errors: int
     model: str
     folders: int

@@ -12,6 +12,7 @@ and a smoke test use it, under ``QT_QPA_PLATFORM=offscreen`` or Xvfb.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -37,6 +38,10 @@ class GuiOptions:
     timeout_s: float = 180.0
     watch: bool | None = None
 
+
+#: the last window closed with every background thread ended and the library closed: nothing is
+#: left for the interpreter's teardown to do but take time (``__main__`` then ends the process at once)
+window_closed_cleanly = False
 
 #: how often a Python thread holding the GIL is asked to let another run (CPython's default is
 #: 5 ms). The indexing job's threads run a lot of Python; with several of them waiting for the
@@ -72,6 +77,10 @@ def _application(argv: Sequence[str] | None):
 def run_gui(options: GuiOptions | None = None, argv: Sequence[str] | None = None) -> int:
     """Open the main window and run the event loop; returns the exit code."""
     options = options or GuiOptions()
+    refusal = _choose_platform(options)
+    if refusal:
+        print(f"desktop-search: {refusal}", file=sys.stderr)
+        return 1
     tune_interpreter_for_gui()
     app = _application(argv)
 
@@ -83,7 +92,7 @@ def run_gui(options: GuiOptions | None = None, argv: Sequence[str] | None = None
     if options.size:
         window.resize(*options.size)
     # a blocking join as a last resort if the application quits without closing the window
-    app.aboutToQuit.connect(lambda: window.shutdown_now(timeout_s=60))
+    app.aboutToQuit.connect(lambda: window.shutdown_now(timeout_s=0.1 if window.abandoned else window.force_quit_s))
     window.show()
 
     from PySide6.QtCore import QTimer
@@ -100,7 +109,53 @@ def run_gui(options: GuiOptions | None = None, argv: Sequence[str] | None = None
             import signal
 
             signal.signal(signal.SIGINT, previous_handler)
-    return outcome["code"] if options.screenshot is not None else int(code)
+    result = outcome["code"] if options.screenshot is not None else int(code)
+    global window_closed_cleanly
+    window_closed_cleanly = window.closed and not window.controller.jobs.busy() and window.controller.lib is None
+    if window.controller.jobs.busy():
+        # a job that did not stop in time (a long batch in flight): quitting must not wait for it,
+        # and a QThread still running when Python tears the objects down aborts the process.
+        # Committed batches are on disk; SQLite rolls back the one in flight.
+        _exit_now(result)
+    return result
+
+
+def _exit_now(code: int) -> None:
+    import os
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
+def _choose_platform(options: GuiOptions) -> str | None:
+    """Before Qt starts (which aborts the process when it cannot open its platform): a screenshot
+    with no usable display renders offscreen; a window that cannot be opened is a message naming
+    the fix. Returns that message, or None to go on."""
+    import os
+
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_search.system_deps import has_display, missing_for_display
+
+    if QApplication.instance() is not None or os.environ.get("QT_QPA_PLATFORM"):
+        return None  # Qt runs already, or the user chose the platform
+    if not has_display():
+        if options.screenshot is not None:
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
+            return None
+        return ("there is no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set). "
+                "Start it from a desktop session, or use the command line: desktop-search --help")
+    missing = missing_for_display()
+    if missing:
+        if options.screenshot is not None:
+            print(f"desktop-search: {missing.message()}\nSaving the screenshot offscreen.", file=sys.stderr)
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
+            return None
+        return missing.message()
+    return None
 
 
 def _close_on_interrupt(window):

@@ -116,6 +116,8 @@ class LibraryController(QObject):
         self.watcher: FolderWatcher | None = None
         self.model_ready = False
         self.model_error: str | None = None
+        #: why the last model switch failed, whole (the window shows it in a dialog)
+        self.last_model_switch_error: str | None = None
         self.global_exclusions: list[str] = []
         self._writer_queue: list[WriterTask] = []
         self._writer: WriterTask | None = None
@@ -489,7 +491,9 @@ class LibraryController(QObject):
         def done(failure: str | None) -> None:
             if failure:
                 self.model_state.emit("ready", lib.model_name)
-                self.message.emit(f"Cannot switch to {name}: {failure}; still using {lib.model_name}", "error")
+                text = f"Cannot switch to {name}: {failure}; still using {lib.model_name}"
+                self.last_model_switch_error = text
+                self.message.emit(text, "error")
                 self.model_switch_failed.emit(previous)
                 return
             self.model_state.emit("ready", f"{lib.model_name} (re-indexing)")

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_search.core.library.scanner import folder_exclusion
-from desktop_search.core.types import ErrorInfo, FolderInfo
+from desktop_search.core.types import ErrorInfo, FolderInfo, count_summary
 from desktop_search.core.wording import counted
 
 from .controller import LibraryController
@@ -139,7 +139,7 @@ class ErrorsDialog(QDialog):
 class FoldersDialog(QDialog):
     """The watched folders with their counts; edits go through the controller's writer queue."""
 
-    COLUMNS = ("Folder", "Photos", "Pending", "Problems", "Watching")
+    COLUMNS = ("Folder", "Indexed", "Pending", "Could not be read", "Watching")
 
     def __init__(self, controller: LibraryController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -218,7 +218,7 @@ class FoldersDialog(QDialog):
             mode = modes.get(os.path.normpath(f.path))
             watching = (WATCH_LABELS.get(mode, "Starting…") if self.controller.watch_enabled else "Off").format(
                 interval=f"{self.controller.poll_interval_s:g}")
-            item = QTreeWidgetItem([short_path(f.path), f"{f.photos:,}", f"{f.pending:,}", f"{f.errors:,}", watching])
+            item = QTreeWidgetItem([short_path(f.path), f"{f.indexed:,}", f"{f.pending:,}", f"{f.errors:,}", watching])
             item.setData(0, Qt.ItemDataRole.UserRole, f)
             tip = f.path
             if f.exclusions:
@@ -237,8 +237,9 @@ class FoldersDialog(QDialog):
             self.tree.addTopLevelItem(item)
             if selected is not None and selected.path == f.path:
                 item.setSelected(True)
-        total = sum(f.photos for f in folders)
-        self.summary.setText(f"{counted(len(folders), 'folder')}, {total:,} photos")
+        # the same figures, told the same way, as the status bar's
+        self.summary.setText(count_summary(sum(f.indexed for f in folders), sum(f.pending for f in folders),
+                                           sum(f.errors for f in folders), folders=len(folders)))
         self._selection_changed()
 
     def _watch_status_changed(self, _message: str) -> None:

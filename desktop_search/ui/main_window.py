@@ -65,7 +65,14 @@ from desktop_search import APP_NAME, __version__
 from desktop_search.core import settings as settings_mod
 from desktop_search.core.library.scanner import normalise
 from desktop_search.core.settings import Settings
-from desktop_search.core.types import FolderInfo, IndexProgress, LibraryStatus, SearchQuery, SearchResult
+from desktop_search.core.types import (
+    FolderInfo,
+    IndexProgress,
+    LibraryStatus,
+    SearchQuery,
+    SearchResult,
+    count_summary,
+)
 from desktop_search.core.wording import counted
 
 from . import desktop
@@ -81,6 +88,7 @@ from .widgets import (
     ExampleChip,
     IndexStatus,
     MessagePage,
+    ProblemDialog,
     ResultsView,
     describe_progress,
     short_path,
@@ -148,9 +156,16 @@ class MainWindow(QMainWindow):
         self._select_first_when_shown = False  # Enter was pressed while the results were on their way
         self._open_error: str | None = None  # why the library could not be opened
         self._last_submitted: SearchQuery | None = None
+        self._more_results = False  # the search on screen has more results than are loaded
         self._closing = False
         self._closed = False
+        #: closing waits this long for background work to stop (indexing stops between batches,
+        #: well within it); then the window goes anyway and the batch in flight is lost
+        self.force_quit_s = 3.0
+        #: the window closed without waiting for a job that had not stopped (see _stop_waiting)
+        self.abandoned = False
         self._paste_dir: str | None = None
+        self.problem_dialog: ProblemDialog | None = None
         self._preview: PreviewDialog | None = None
         self._folders_dialog: FoldersDialog | None = None
         self._message_timer = QTimer(self)
@@ -237,7 +252,7 @@ class MainWindow(QMainWindow):
         self.sort_combo.addItem("Best match", SortOrder.RELEVANCE)
         self.sort_combo.addItem("Newest first", SortOrder.NEWEST)
         self.sort_combo.addItem("Oldest first", SortOrder.OLDEST)
-        self.sort_combo.setToolTip("Sort results by relevance or by the date the photo was taken")
+        self.sort_combo.setToolTip("Sort results by relevance or by date: when the photo was taken, else its file's date")
         self.sort_combo.currentIndexChanged.connect(lambda _: self._apply_sort(self.sort_combo.currentData()))
 
         self.cutoff_slider = QSlider(Qt.Orientation.Horizontal)
@@ -359,7 +374,9 @@ class MainWindow(QMainWindow):
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
         self.settings_action.triggered.connect(self.show_settings)
         quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        # the platform's Quit keys, and Ctrl+Q where the platform names none (offscreen, some desktops)
+        quit_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Quit)
+        quit_action.setShortcuts(quit_keys or [QKeySequence("Ctrl+Q")])
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
         quit_action.triggered.connect(self.close)
         for a in (self.add_folder_action, self.folders_action, None, self.example_action, None,
@@ -478,7 +495,8 @@ class MainWindow(QMainWindow):
         self._folders = self.controller.folders()
         self._show_default_page()
         if self.current_query_parts_present():
-            self.run_search()
+            # what was typed (and entered) while the library opened runs now
+            self.run_search(force=True)
 
     def _open_failed(self, text: str) -> None:
         self._open_error = text
@@ -492,10 +510,22 @@ class MainWindow(QMainWindow):
         self.notify(text, "error", timeout_ms=0)
 
     def _model_switch_failed(self, kept: str) -> None:
-        """The controller said why (an error message); the settings follow the model still in use."""
+        """The controller said why (an error message); the settings follow the model still in use.
+        The whole message stays up in a dialog: it names what to do (connect, or the folder to copy
+        the weights into), which the status bar cut off and then dropped."""
         if self.settings.model != kept:
             self.settings.model = kept
             self._save_settings()
+        text = self.controller.last_model_switch_error
+        if text:
+            self.show_problem("Cannot Switch Model", text)
+
+    def show_problem(self, title: str, text: str) -> None:
+        """A message to act on, whole, with a copy button, until the user closes it."""
+        if self.problem_dialog is not None:
+            self.problem_dialog.close()
+        self.problem_dialog = ProblemDialog(title, text, self)
+        self.problem_dialog.show()
 
     def _model_state(self, state: str, text: str) -> None:
         if state == "loading":
@@ -529,6 +559,10 @@ class MainWindow(QMainWindow):
         elif self.current_query_parts_present():
             if self._shown_query is not None and self.model.rowCount():
                 self._show_page(Page.RESULTS)
+            elif self.stack.currentIndex() in (Page.LOADING, Page.WELCOME, Page.HINT):
+                # a search is on its way: never leave "Opening your library…" up meanwhile
+                self.waiting_page.set_content("Searching…", "")
+                self._show_page(Page.WAITING)
         else:
             self._show_page(Page.HINT)
 
@@ -550,7 +584,7 @@ class MainWindow(QMainWindow):
     def _return_pressed(self) -> None:
         self._debounce.stop()
         self.run_search(force=True)
-        if self.controller.search_pending:
+        if self.controller.search_pending or self.controller.lib is None:
             # the results on the grid are the previous search's: select the first of the new ones
             # when they arrive (Space and Enter then act on them), not one of these
             self._select_first_when_shown = True
@@ -570,8 +604,8 @@ class MainWindow(QMainWindow):
         if (not force and last is not None and last.text == query.text and last.image_paths == query.image_paths
                 and last.photo_ids == query.photo_ids and last.limit == query.limit):
             return
-        self._last_submitted = query
         if query.is_empty:
+            self._last_submitted = query
             self._shown_query = None
             self.model.clear()
             self.controller.search(query)
@@ -580,7 +614,11 @@ class MainWindow(QMainWindow):
             self._restore_idle_message()
             return
         if self.controller.lib is None:
-            return  # runs when the library is open
+            # runs when the library is open (_library_opened); not yet submitted, so that the same
+            # query then is not taken for one already running (it was, and the first search was lost)
+            self._last_submitted = None
+            return
+        self._last_submitted = query
         if not self.controller.model_ready:
             if self.controller.model_error:
                 self.waiting_page.set_content("Search is unavailable", self.controller.model_error)
@@ -603,6 +641,7 @@ class MainWindow(QMainWindow):
         scroll = self.view.verticalScrollBar().value()
         self._shown_query = query
         select_first, self._select_first_when_shown = self._select_first_when_shown, False
+        self._more_results = more
         self.model.set_results(results, more_available=more, same_query=same)
         if same:
             # the same search again (the library changed, or the next page): keep the user's place
@@ -714,10 +753,23 @@ class MainWindow(QMainWindow):
             return
         shown = self.model.rowCount()
         hidden = self.model.hidden_count()
-        text = counted(shown, "result")
+        loaded = shown + hidden
+        total = self._search_total(self._shown_query)
+        if self._more_results and total is not None and total > loaded:
+            # a page is loaded (more come on scrolling): never give the page for the total
+            text = f"{loaded:,} of {counted(total, 'result')}"
+        else:
+            text = counted(loaded, "result")
         if hidden:
             text += f" ({hidden:,} hidden by the cutoff)"
         self._set_idle_message(text)
+
+    def _search_total(self, query: SearchQuery) -> int | None:
+        """How many photos a search of the window ranks: every indexed photo but the example
+        photos themselves (the window filters by neither folder nor date nor score)."""
+        if self._status is None:
+            return None
+        return max(0, self._status.indexed - len(set(query.photo_ids)))
 
     # == examples ==================================================================================
     def set_example_file(self, path: str, run: bool = True) -> bool:
@@ -1177,10 +1229,7 @@ class MainWindow(QMainWindow):
             return ""
         if not s.folders:
             return "No folders yet"
-        text = f"{counted(s.indexed, 'photo')} indexed in {counted(s.folders, 'folder')}"
-        if s.errors:
-            text += f" · {s.errors:,} could not be read"
-        return text
+        return count_summary(s.indexed, 0, s.errors, folders=s.folders)
 
     def _folders_changed(self, folders: list[FolderInfo]) -> None:
         self._folders = folders
@@ -1190,10 +1239,7 @@ class MainWindow(QMainWindow):
     def _status_changed(self, status: LibraryStatus) -> None:
         self._status = status
         self.count_label.setText(f"Library: {counted(status.indexed, 'photo')}" if status.folders else "")
-        self.count_label.setToolTip(
-            f"{status.indexed:,} indexed, {status.pending:,} waiting, {status.errors:,} problems "
-            f"in {counted(status.folders, 'folder')}"
-        )
+        self.count_label.setToolTip(count_summary(status.indexed, status.pending, status.errors, folders=status.folders))
         if self._shown_query is None:
             self._set_idle_message(self._library_summary())
 
@@ -1287,7 +1333,15 @@ class MainWindow(QMainWindow):
                 cast(QWidget, self.centralWidget()).setEnabled(False)  # set in __init__
                 self.index_status.hide()
                 self.notify("Stopping background work…", timeout_ms=0)
+                # with nothing running, ``stopped`` arrives inside this call: a close() from within
+                # closeEvent is ignored by Qt, so the window accepts this very event instead (it
+                # used to stay open, greyed, until a second Ctrl+Q)
                 self.controller.request_shutdown()
+                if self._closed:
+                    event.accept()
+                    return
+                # a batch in flight that does not finish in time is abandoned (see force_quit_s)
+                QTimer.singleShot(int(self.force_quit_s * 1000), self._stop_waiting)
             return
         self._final_close()
         event.accept()
@@ -1295,7 +1349,18 @@ class MainWindow(QMainWindow):
     def _controller_stopped(self) -> None:
         if self._closing:
             self._final_close()
-            self.close()
+            self.close()  # from within closeEvent Qt ignores this; closeEvent then accepts instead
+
+    def _stop_waiting(self) -> None:
+        """Background work did not stop in time (a long batch in flight): the window goes anyway;
+        ``run_gui`` ends the process without waiting for the thread (SQLite drops that uncommitted
+        batch, everything committed before it is kept)."""
+        if self._closed:
+            return
+        log.warning("background work did not stop within %.1f s; quitting without it", self.force_quit_s)
+        self.abandoned = True
+        self._final_close()
+        self.close()
 
     def _final_close(self) -> None:
         if self._closed:
@@ -1306,6 +1371,8 @@ class MainWindow(QMainWindow):
             self._preview.close()
         if self._folders_dialog is not None:
             self._folders_dialog.close()
+        if self.problem_dialog is not None:
+            self.problem_dialog.close()
         self.loader.shutdown()
         if self._paste_dir is not None:
             shutil.rmtree(self._paste_dir, ignore_errors=True)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from desktop_search.core.types import SearchResult
 
 from .icons import std
-from .results_model import format_bytes, format_date
+from .results_model import describe_date, format_bytes
 from .thumbnails import load_thumbnail_image
 from .worker import JobManager
 
@@ -104,7 +104,7 @@ class PreviewDialog(QDialog):
         form.addRow(self.name)
         for key, label in (
             ("path", "Path"),
-            ("date", "Date taken"),
+            ("date", "Date"),
             ("camera", "Camera"),
             ("dimensions", "Dimensions"),
             ("size", "File size"),
@@ -172,7 +172,7 @@ class PreviewDialog(QDialog):
         self.setWindowTitle(f"{name} — Preview")
         self.name.setText(name)
         self.fields["path"].setText(result.path)
-        self.fields["date"].setText(format_date(result.date_taken) or "Unknown")
+        self.fields["date"].setText(describe_date(result))
         self.fields["camera"].setText(result.camera or "Unknown")
         self.fields["dimensions"].setText(f"{result.width} × {result.height} pixels"
                                           if result.width and result.height else "Unknown")

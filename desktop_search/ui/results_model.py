@@ -45,6 +45,15 @@ def format_date(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
+def describe_date(result: SearchResult) -> str:
+    """The photo's date and which date it is: sorting by date and the date filters use the same."""
+    if result.date_taken is not None:
+        return f"{format_date(result.date_taken)} (taken, from the photo's EXIF data)"
+    if result.file_date is not None:
+        return f"{format_date(result.file_date)} (file date: the photo records no date of its own)"
+    return "Unknown"
+
+
 def format_bytes(size: int) -> str:
     value = float(size)
     for unit in ("bytes", "KB", "MB", "GB"):
@@ -162,9 +171,10 @@ class ResultsModel(QStringListModel):
         rows = results if threshold is None else [r for r in results if r.score >= threshold]
         if self._order is SortOrder.RELEVANCE:
             return list(rows)
-        undated = [r for r in rows if r.date_taken is None]
-        dated = [r for r in rows if r.date_taken is not None]
-        dated.sort(key=lambda r: r.date_taken or datetime.min, reverse=self._order is SortOrder.NEWEST)
+        # the photo's date: when it was taken, else its file's date (as the date filters use it)
+        undated = [r for r in rows if r.date is None]
+        dated = [r for r in rows if r.date is not None]
+        dated.sort(key=lambda r: r.date or datetime.min, reverse=self._order is SortOrder.NEWEST)
         return dated + undated  # photos without a date go last either way
 
     def hidden_count(self) -> int:
@@ -185,8 +195,8 @@ class ResultsModel(QStringListModel):
             if r.caption:
                 lines.append(r.caption)
             details = [f"relevance {r.score:.3f}"]
-            if r.date_taken:
-                details.append(format_date(r.date_taken))
+            if r.date:
+                details.append(format_date(r.date) + (" (file date)" if r.date_is_file_date else ""))
             if r.width and r.height:
                 details.append(f"{r.width}×{r.height}")
             details.append(format_bytes(r.size))
@@ -201,7 +211,7 @@ class ResultsModel(QStringListModel):
         if role == Roles.SCORE:
             return r.score
         if role == Roles.DATE:
-            return r.date_taken
+            return r.date
         if role == Roles.PHOTO_ID:
             return r.photo_id
         return None

@@ -105,9 +105,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
         if self.show_score:
             details.append(f"{result.score:.2f}")
         if self.show_date:
-            # the date taken; a photo without one is named instead, so the line never stands empty
-            details.append(format_date(result.date_taken)[:10] if result.date_taken
-                           else os.path.basename(result.path))
+            # the photo's date (taken, else the file's); a photo without one is named instead, so
+            # the line never stands empty
+            details.append(format_date(result.date)[:10] if result.date else os.path.basename(result.path))
         if self.show_score or self.show_date:
             lines.append("  ·  ".join(details))
         if lines:

@@ -18,6 +18,9 @@ from PySide6.QtGui import (
     QResizeEvent,
 )
 from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDialogButtonBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -354,3 +357,36 @@ def short_path(path: str, home: str | None = None) -> str:
     if path.startswith(home + os.sep):
         return "~" + path[len(home):]
     return path
+
+
+class ProblemDialog(QDialog):
+    """A message a user has to act on, whole: never cut off by the status bar, never gone before it
+    is read. The text is selectable and a button copies it (a folder to copy files into, a command
+    to run); the dialog stays until closed and does not block the window."""
+
+    def __init__(self, title: str, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setModal(False)
+        layout = QVBoxLayout(self)
+        row = QHBoxLayout()
+        badge = QLabel()
+        badge.setPixmap(std(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(40, 40))
+        badge.setAlignment(Qt.AlignmentFlag.AlignTop)
+        row.addWidget(badge)
+        self.text = QLabel(text)
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                          | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.text.setMinimumWidth(420)
+        row.addWidget(self.text, 1)
+        layout.addLayout(row)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.copy_button = buttons.addButton("Copy Message", QDialogButtonBox.ButtonRole.ActionRole)
+        self.copy_button.clicked.connect(self.copy)
+        buttons.rejected.connect(self.close)
+        layout.addWidget(buttons)
+
+    def copy(self) -> None:
+        QApplication.clipboard().setText(self.text.text())
+        self.copy_button.setText("Copied")

@@ -173,6 +173,8 @@ class Indexer:
     ) -> None:
         self.engine = engine
         self.thumbnails_dir = thumbnails_dir
+        #: the first photo id the current run inserted (see run())
+        self._first_new_id = 1 << 62
         self._model = model
         self._matrix = matrix
         self.batch_size = batch_size
@@ -228,6 +230,11 @@ class Indexer:
         cancel.checkpoint()
         yield IndexProgress("scan", len(found), len(found), counts=counts, message="Comparing with the library…")
         protected = tuple(p.path for p in problems if p.protects)
+        # photos inserted by this reconcile get ids from here on: one of them that then cannot be
+        # read is counted as failed, not as added (an index run said "added": 218 beside "failed": 3
+        # when 215 were added)
+        with self.engine.connect() as conn:
+            self._first_new_id = int(conn.exec_driver_sql("SELECT coalesce(max(id), 0) + 1 FROM photos").scalar() or 1)
         rec = reconcile(self.engine, found, known, may_remove, cancel.checkpoint, protected, remove_under)
         counts = rec.counts
         if only_paths is None:
@@ -522,6 +529,7 @@ class Indexer:
                 s.execute(delete(Photo).where(Photo.id.in_(vanished)))
         counts.embedded += len(ok)
         counts.failed += len(failed)
+        counts.added -= min(counts.added, sum(1 for p in failed if p.id >= self._first_new_id))
         counts.removed += len(vanished)
         for p in failed:
             log.info("skipped a photo: %s", p.error)

@@ -500,6 +500,26 @@ class VectorMatrix:
         assert total is not None
         return total
 
+    def scores_of(self, parts: Sequence[tuple[np.ndarray, float, bool]], fusion: FusionScorer, photo_ids: Sequence[int],
+                  filters: Filters | None = None) -> list[tuple[int, float]]:
+        """(photo id, score) of these photos, as :meth:`search` scores them (exactly), for those in
+        the matrix that the filters let through; in the order given."""
+        with self._lock:
+            if not self._count or not parts or not len(photo_ids):
+                return []
+            n = self._n
+            wanted = np.asarray(photo_ids, np.int64)
+            known = wanted[(wanted >= 0) & (wanted < len(self._row_by_id))]
+            rows = self._row_by_id[known]
+            known, rows = known[rows >= 0], rows[rows >= 0]
+            mask = self._filter_mask(filters, n)
+            if mask is not None:
+                known, rows = known[mask[rows]], rows[mask[rows]]
+            if not len(rows):
+                return []
+            scores = self._total(parts, fusion, rows, approximate=False)
+        return [(int(pid), float(sc)) for pid, sc in zip(known, scores, strict=True) if np.isfinite(sc)]
+
     def score_ids(self, query: np.ndarray, fusion: FusionScorer, query_is_image: bool) -> tuple[np.ndarray, np.ndarray]:
         """(ids, fused scores) for every row, exactly; removed rows score -inf."""
         with self._lock:
