@@ -485,3 +485,19 @@ def test_newest_first_uses_file_dates_without_exif_and_the_preview_says_which(qt
     assert text.startswith(datetime.fromtimestamp(os.stat(first.path).st_mtime).strftime("%Y-%m-%d"))
     assert "file date" in text
     preview.close()
+
+
+def test_the_status_bar_says_when_the_model_is_upgrading(qtbot, make_window, tmp_path) -> None:
+    from desktop_search.core.app import PhotoLibrary
+    from desktop_search.core.types import LibraryStatus
+
+    root = tmp_path / "lib"
+    PhotoLibrary.open(root, model_name="tiny").close()
+    window = make_window(root)
+    qtbot.waitUntil(lambda: window.controller.lib is not None, timeout=10000)
+    status = LibraryStatus(photos=40, indexed=40, pending=0, errors=0, model="builtin", folders=1, upgrading=25)
+    window.controller.status_changed.emit(status)
+    assert "upgrading the model: 25 to go" in window.count_label.text()
+    assert "25 photos still to re-embed" in window.count_label.toolTip()
+    window.controller.status_changed.emit(LibraryStatus(40, 40, 0, 0, "builtin", 1, None))
+    assert "upgrading" not in window.count_label.text()

@@ -1238,8 +1238,14 @@ class MainWindow(QMainWindow):
 
     def _status_changed(self, status: LibraryStatus) -> None:
         self._status = status
-        self.count_label.setText(f"Library: {counted(status.indexed, 'photo')}" if status.folders else "")
-        self.count_label.setToolTip(count_summary(status.indexed, status.pending, status.errors, folders=status.folders))
+        text = f"Library: {counted(status.indexed, 'photo')}" if status.folders else ""
+        tip = count_summary(status.indexed, status.pending, status.errors, folders=status.folders)
+        if status.upgrading:
+            text += f" · upgrading the model: {status.upgrading:,} to go"
+            tip += (f"\nThe {status.model} model has new weights: {counted(status.upgrading, 'photo')} still to "
+                    "re-embed in the background. Searches use the previous vectors until then.")
+        self.count_label.setText(text)
+        self.count_label.setToolTip(tip)
         if self._shown_query is None:
             self._set_idle_message(self._library_summary())
 
