@@ -36,7 +36,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--base", default="builtin", help="the builtin weights whose heads are kept (default builtin)")
     p.add_argument("--out", required=True, type=Path, metavar="PATH", help="output weights file")
     p.add_argument("--dim", type=int, default=None, help="dimensions of the bridge (default 64)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default 8)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default 4)")
     p.add_argument("--tau", type=float, default=None, help="name-similarity threshold of the zero-shot profile (default 0.5)")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--learn", choices=("profile", "all"), default=None,

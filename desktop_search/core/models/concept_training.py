@@ -54,8 +54,8 @@ class ConceptData:
 class ConceptSettings:
     dim: int = 64
     tau: float = 0.5
-    epochs: int = 8
-    lr: float = 3e-3
+    epochs: int = 4
+    lr: float = 1e-3
     weight_decay: float = 1e-4
     batch: int = 256
     word_fraction: float = 0.5
