@@ -22,7 +22,7 @@ from .core.types import IndexCounts, IndexProgress, SearchQuery
 from .core.wording import counted
 
 #: subcommands that live in their own modules (desktop_search/commands/NAME.py)
-COMMAND_MODULES = ("gui", "watch", "train", "evaluate", "models")
+COMMAND_MODULES = ("gui", "watch", "train", "evaluate", "models", "train_multilingual")
 
 
 class CliError(Exception):
