@@ -35,9 +35,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="builtin weights to distil from (default: the shipped ones)")
     p.add_argument("--out", type=Path, default=None, metavar="PATH",
                    help="output (default: multilingual.safetensors next to --weights)")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--captions-per-photo", type=int, default=3, metavar="N",
+                   help="the first N captions of each training photo (default 3; 0: all)")
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--hidden", type=int, default=1024)
-    p.add_argument("--noise", type=float, default=0.3, help="input noise norm during training (default 0.3)")
+    p.add_argument("--noise", type=float, default=0.5, help="input noise norm during training (default 0.5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                    help="cache of encoder inputs and teacher targets (default: the features cache)")
@@ -45,18 +47,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _captions(path: Path, split: Path | None) -> list[str]:
+def _captions(path: Path, split: Path | None, per_photo: int | None) -> list[str]:
+    """The captions of the split's photos (in the split's order), the first ``per_photo`` of each."""
     from ..core.models.dataset import DatasetError, read_split
 
     if not path.is_file():
         raise DatasetError(f"captions file not found: {path}")
-    keep = set(read_split(split)) if split is not None else None
+    by_image: dict[str, list[str]] = {}
     with path.open(newline="", encoding="utf-8-sig") as f:
         rows = csv.DictReader(f)
         if not rows.fieldnames or "image" not in rows.fieldnames or "caption" not in rows.fieldnames:
             raise DatasetError(f"{path} needs the columns image,caption")
-        out = [(r.get("caption") or "").strip() for r in rows if keep is None or (r.get("image") or "").strip() in keep]
-    out = [c for c in out if c]
+        for r in rows:
+            name, cap = (r.get("image") or "").strip(), (r.get("caption") or "").strip()
+            if name and cap:
+                by_image.setdefault(name, []).append(cap)
+    names = read_split(split) if split is not None else sorted(by_image)
+    out = [c for n in names for c in by_image.get(n, [])[:per_photo]]
     if not out:
         raise DatasetError(f"no captions in {path} for the split")
     return out
@@ -74,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not weights.is_file():
             raise DatasetError(f"weights file not found: {weights}")
-        train = _captions(args.captions, args.train_split)
-        dev = _captions(args.captions, args.dev_split) if args.dev_split else []
+        train = _captions(args.captions, args.train_split, args.captions_per_photo or None)
+        dev = _captions(args.captions, args.dev_split, None) if args.dev_split else []
     except (DatasetError, OSError) as exc:
         print(f"desktop-search train-multilingual: {exc}", file=sys.stderr)
         return 1

@@ -138,8 +138,8 @@ def _mlp(d_in: int, hidden: int, d_out: int, dropout: float):
 
 
 def fit_head(x: np.ndarray, y: np.ndarray, *, gate: np.ndarray | None = None, hidden: int = 1024,
-             epochs: int = 30, batch: int = 512, lr: float = 2e-3, dropout: float = 0.2,
-             noise: float = 0.3, temperature: float = 0.05, seed: int = 0,
+             epochs: int = 20, batch: int = 512, lr: float = 2e-3, dropout: float = 0.2,
+             noise: float = 0.5, temperature: float = 0.05, seed: int = 0,
              progress: Progress | None = None) -> dict[str, np.ndarray]:
     """An MLP from unit inputs ``x`` to unit targets ``y`` (cosine + in-batch InfoNCE against the
     targets); with ``gate``, a linear gate logit from the hidden layer too (squared error).
@@ -213,7 +213,7 @@ def keyword_phrases(captions: Sequence[str]) -> list[str]:
 
 
 def train_multilingual(weights: Path, captions: Sequence[str], out: Path, *, dev_captions: Sequence[str] = (),
-                       cache_dir: Path | None = None, epochs: int = 30, hidden: int = 1024, noise: float = 0.3,
+                       cache_dir: Path | None = None, epochs: int = 20, hidden: int = 1024, noise: float = 0.5,
                        seed: int = 0, progress: Progress | None = None) -> dict[str, object]:
     """Train the three maps and write them to ``out`` (see :mod:`.multilingual`); returns a report.
 
