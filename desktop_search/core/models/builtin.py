@@ -400,7 +400,13 @@ class BuiltinModel(EmbeddingModel):
         return _unit(np.concatenate(out))
 
     def encode_photo_texts(self, texts: Sequence[str]) -> PhotoTextVectors:
-        other, _, multilingual = self._other_languages(texts)
+        texts = list(texts)
+        other, unsure, multilingual = self._other_languages(texts)
+        if unsure:  # Latin words that may be English: what the two query encoders make of them decides
+            english = self._encode_english_queries([texts[i] for i in unsure])
+            picked = multilingual.pick(english, multilingual.queries([texts[i] for i in unsure]))
+            other = sorted(other + [i for i, e, p in zip(unsure, english, picked, strict=True) if p is not e and
+                                    not np.array_equal(p, e)])
         if not other:
             return self._encode_english_photo_texts(texts)
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)

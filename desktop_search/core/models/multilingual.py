@@ -58,7 +58,7 @@ def file_sha256(path: Path) -> str:
 #: function words of the Latin-script languages the encoder knows that are not English words
 #: (or so rare in English search text that they tell the language: "con", "los")
 _FUNCTION_WORDS = {
-    "es": "el la los las un una unos unas del al en con y por para que sobre sin entre bajo muy es son "
+    "es": "el la los las un una unos unas de del al en con y por para que sobre sin entre bajo muy es son "
           "está están hay",
     "pt": "o os um uma uns umas do da dos das na nos nas em com pelo pela ao às é são não",
     "fr": "le les des du une et avec dans sur sous au aux est sont qui chez",

@@ -200,7 +200,11 @@ def fit_linear(x: np.ndarray, y: np.ndarray, ridge: float = 1e-2) -> dict[str, n
     return {"weight": w, "bias": (ym - w @ xm).astype(np.float32)}
 
 
-def calibrate(english: np.ndarray, multilingual: np.ndarray, keep: float = 0.98) -> float:
+#: fraction of held-out English keyword phrases kept on the English path by the agreement check
+KEEP_ENGLISH = 0.9
+
+
+def calibrate(english: np.ndarray, multilingual: np.ndarray, keep: float = KEEP_ENGLISH) -> float:
     """The agreement threshold (cosine of the two query vectors of a text) that keeps a fraction
     ``keep`` of these English texts on the English path."""
     return float(np.quantile((english * multilingual).sum(-1), 1.0 - keep))
@@ -245,6 +249,7 @@ def train_multilingual(weights: Path, captions: Sequence[str], out: Path, *, dev
         sel = [i for i, tx in enumerate(texts) if len(tx.split()) <= 2]
         cal_x, cal_en = x[sel], t["query"][sel]
     agreement = calibrate(cal_en, heads.query(cal_x))
+    log.info("agreement threshold %.3f (%d calibration texts)", agreement, len(cal_x))
     meta = {
         "format_name": MULTILINGUAL_FORMAT,
         "agreement": f"{agreement:.4f}",
@@ -269,3 +274,22 @@ def train_multilingual(weights: Path, captions: Sequence[str], out: Path, *, dev
     }
     log.info("multilingual heads written to %s: %s", out, report)
     return report
+
+
+def recalibrate(path: Path, weights: Path, dev_captions: Sequence[str], keep: float = KEEP_ENGLISH) -> float:
+    """Set the agreement threshold of a heads file again (keeping its heads), from the keyword
+    phrases of ``dev_captions``; returns it."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    from .multilingual import MultilingualHeads
+
+    with safe_open(str(path), framework="np") as f:
+        meta = dict(f.metadata() or {})
+    state = load_file(str(path))
+    phrases = keyword_phrases(dev_captions)
+    heads = MultilingualHeads(state, meta)
+    agreement = calibrate(teacher_targets(weights, phrases)["query"], heads.query(SentenceEncoder().embed_batched(phrases)), keep)
+    meta["agreement"] = f"{agreement:.4f}"
+    save_file(state, str(path), metadata=meta)
+    return agreement
