@@ -403,10 +403,9 @@ class BuiltinModel(EmbeddingModel):
         texts = list(texts)
         other, unsure, multilingual = self._other_languages(texts)
         if unsure:  # Latin words that may be English: what the two query encoders make of them decides
-            english = self._encode_english_queries([texts[i] for i in unsure])
-            picked = multilingual.pick(english, multilingual.queries([texts[i] for i in unsure]))
-            other = sorted(other + [i for i, e, p in zip(unsure, english, picked, strict=True) if p is not e and
-                                    not np.array_equal(p, e)])
+            unsure_texts = [texts[i] for i in unsure]
+            agree = multilingual.agrees(self._encode_english_queries(unsure_texts), multilingual.queries(unsure_texts))
+            other = sorted(other + [i for i, a in zip(unsure, agree, strict=True) if not a])
         if not other:
             return self._encode_english_photo_texts(texts)
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)

@@ -300,8 +300,11 @@ class MultilingualEncoder:
     def pick(self, english: np.ndarray, multilingual: np.ndarray) -> np.ndarray:
         """Per row, the English query vector where it agrees with the multilingual one (the text
         is English: "dog"), else the multilingual one (the text only looks English: "Wasser")."""
-        agree = (english * multilingual).sum(-1) >= self.agreement
-        return np.where(agree[:, None], english, multilingual).astype(np.float32)
+        return np.where(self.agrees(english, multilingual)[:, None], english, multilingual).astype(np.float32)
+
+    def agrees(self, english: np.ndarray, multilingual: np.ndarray) -> np.ndarray:
+        """(N,) bool: the two query vectors of each text agree (the text is taken for English)."""
+        return np.asarray((english * multilingual).sum(-1) >= self.agreement)
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         """(N, D) unit query vectors in the joint space."""
