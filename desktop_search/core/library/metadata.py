@@ -34,7 +34,11 @@ CAMERA_TOKENS = frozenset(
 )
 _HEXLIKE = re.compile(r"^[a-f]{6,}$")
 _HASHLIKE = re.compile(r"^(?=.*\d)(?=.*[a-fA-F])[0-9a-fA-F]{6,}$")
-_SPLIT = re.compile(r"[^A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF]+")
+#: kana, CJK ideographs and Hangul: file names in Chinese, Japanese, Korean ("海滩_2019.jpg")
+_CJK = "\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uAC00-\uD7AF"
+_SPLIT = re.compile(r"[^A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF" + _CJK + "]+")
+_WORDS = re.compile(r"[^0-9A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF" + _CJK + "]+")
+_IDEOGRAPHIC = re.compile("[" + _CJK + "]")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _VOWELS = set("aeiouyàáâäãåæèéêëìíîïòóôöõøùúûüœ")
 
@@ -50,11 +54,15 @@ def filename_words(name: str) -> str | None:
     """The words a file name carries, or None for camera-style names and hashes."""
     stem = Path(name).stem
     # drop hash-like runs of hex digits ("693b08cb0e", "d41d8cd98f00b204...") before splitting
-    stem = " ".join(t for t in re.split(r"[^0-9A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF]+", stem) if not _HASHLIKE.match(t))
+    stem = " ".join(t for t in _WORDS.split(stem) if not _HASHLIKE.match(t))
     words: list[str] = []
     for part in _SPLIT.split(_CAMEL.sub(" ", stem)):
         for token in part.split():
             low = token.lower()
+            if _IDEOGRAPHIC.search(low) or not all(ch <= "\u024f" for ch in low):
+                if len(low) >= 3 or (len(low) >= 1 and _IDEOGRAPHIC.search(low)):
+                    words.append(low)  # Greek, Cyrillic (no Latin vowels), CJK (one sign is a word)
+                continue
             if len(low) < 3 or low in CAMERA_TOKENS or _HEXLIKE.match(low):
                 continue
             if not (_VOWELS & set(low)):

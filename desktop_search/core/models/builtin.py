@@ -105,11 +105,14 @@ class BuiltinModel(EmbeddingModel):
         self._image_size: int | None = None
         self._numpy_queries: Any = None
         self._numpy_lock = threading.Lock()
+        self._multilingual: Any = None  # other languages than English (.multilingual), on first use
+        self._multilingual_lock = threading.Lock()
         self._closed = False
         if weights is not None and weights.is_file():
             data = weights.read_bytes()
             self._state, self._config_dict, self.meta = read_numpy_weights(data, weights)
-            digest = hashlib.sha256(data).hexdigest()[:12]
+            self.weights_sha256 = hashlib.sha256(data).hexdigest()
+            digest = self.weights_sha256[:12]
             self.trained = True
         else:
             if weights is not None and weights != DEFAULT_WEIGHTS:
@@ -119,6 +122,7 @@ class BuiltinModel(EmbeddingModel):
                 weights,
             )
             self._provisional_heads()
+            self.weights_sha256 = ""
             digest = "provisional0"
             self.trained = False
         encoder = str(self._config_dict.get("encoder", DEFAULT_ENCODER))
@@ -349,7 +353,64 @@ class BuiltinModel(EmbeddingModel):
             self._text_encoder  # noqa: B018 (builds it)
             self._heads  # noqa: B018
 
+    def multilingual(self) -> Any:
+        """The :class:`~.multilingual.MultilingualEncoder` for texts in other languages than English
+        (its ``queries``, ``photo_texts`` and ``minilm_like``), loaded on first use; None when it is
+        unavailable (no heads for these weights, the package missing, untrained heads)."""
+
+        def make() -> Any:
+            from .multilingual import load_multilingual
+
+            # heads made for an earlier version whose heads these weights keep (upgrades_from) fit too
+            same_heads = [v.rsplit("-", 1)[-1] for v in self.legacy_versions]
+            return (load_multilingual(self.weights_sha256, same_heads=same_heads) if self.trained else None) or False
+
+        return self._once("_multilingual", self._multilingual_lock, make, while_open=False) or None
+
+    def _other_languages(self, texts: Sequence[str]) -> tuple[list[int], list[int], Any]:
+        """(other, unsure, encoder): the texts to embed with the multilingual encoder, the texts
+        to check with it (Latin keywords that may be English or not: "Wasser", "dog"; only once it
+        is loaded, or where the user's locale is not English) and the encoder; ([], [], None) while
+        it is not needed or unavailable. Loaded by the first text in another language."""
+        from .multilingual import enabled, english_words, language_cue, user_language
+
+        if not enabled() or not self.trained:
+            return [], [], None
+        cues = [language_cue(t) for t in texts]
+        other = [i for i, c in enumerate(cues) if c == "other" or (c is None and not english_words(texts[i]))]
+        unsure = [i for i, c in enumerate(cues) if c is None and i not in set(other)]
+        if unsure and not other and not self._multilingual and user_language() == "en":
+            unsure = []
+        if not other and not unsure:
+            return [], [], None
+        encoder = self.multilingual()
+        return (other, unsure, encoder) if encoder is not None else ([], [], None)
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        other, unsure, multilingual = self._other_languages(texts)
+        if multilingual is None:
+            return self._encode_english_queries(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        english = sorted(set(range(len(texts))) - set(other))
+        if english:
+            out[english] = self._encode_english_queries([texts[i] for i in english])
+        if other:
+            out[other] = self._multilingual_queries(multilingual, [texts[i] for i in other])
+        if unsure:  # kept English where both encoders agree on the text's meaning
+            theirs = self._multilingual_queries(multilingual, [texts[i] for i in unsure])
+            agree = multilingual.agrees(out[unsure, : self.head_dim], theirs[:, : self.head_dim])
+            out[unsure] = np.where(agree[:, None], out[unsure], theirs)
+        return out
+
+    def _multilingual_queries(self, multilingual: Any, texts: Sequence[str]) -> np.ndarray:
+        """Queries in other languages: the multilingual heads' joint-space vector, and the concept
+        bridge's half from their estimate of MiniLM's sentence embedding of the English text."""
+        return self._query_vectors(
+            multilingual.queries(texts), multilingual.minilm_like(texts) if self.concepts is not None else None
+        )
+
+    def _encode_english_queries(self, texts: Sequence[str]) -> np.ndarray:
         if self.torch_queries:
             return self._torch_queries(texts)
         threads = self.cpu_query_threads
@@ -358,11 +419,11 @@ class BuiltinModel(EmbeddingModel):
                 return self._torch_queries(texts)
         return self._query_vectors(*self._numpy_encoder().encode(list(texts)))
 
-    def _query_vectors(self, head: np.ndarray, sentences: np.ndarray) -> np.ndarray:
+    def _query_vectors(self, head: np.ndarray, sentences: np.ndarray | None) -> np.ndarray:
         """A query's vector: the query head's unit vector, then the concept bridge's half (not
         normalised with it: its length is how much the query leans on concepts)."""
         out = _unit(head)
-        if self.concepts is None:
+        if self.concepts is None or sentences is None:
             return out
         return np.concatenate([out, self.concepts.queries(sentences)], axis=1)
 
@@ -379,6 +440,26 @@ class BuiltinModel(EmbeddingModel):
         return self._query_vectors(np.concatenate(heads), np.concatenate(sentences))
 
     def encode_photo_texts(self, texts: Sequence[str]) -> PhotoTextVectors:
+        texts = list(texts)
+        other, unsure, multilingual = self._other_languages(texts)
+        if unsure:  # Latin words that may be English: what the two query encoders make of them decides
+            unsure_texts = [texts[i] for i in unsure]
+            english_q = self._encode_english_queries(unsure_texts)[:, : self.head_dim]
+            agree = multilingual.agrees(english_q, multilingual.queries(unsure_texts))
+            other = sorted(other + [i for i, a in zip(unsure, agree, strict=True) if not a])
+        if not other:
+            return self._encode_english_photo_texts(texts)
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        gate = np.zeros(len(texts), dtype=np.float32)
+        english = sorted(set(range(len(texts))) - set(other))
+        if english:
+            ptv = self._encode_english_photo_texts([texts[i] for i in english])
+            vectors[english], gate[english] = ptv.vectors, ptv.gate
+        # the concept half of a photo text stays zero, as for English ones
+        vectors[other, : self.head_dim], gate[other] = multilingual.photo_texts([texts[i] for i in other])
+        return PhotoTextVectors(vectors=vectors, gate=gate)
+
+    def _encode_english_photo_texts(self, texts: Sequence[str]) -> PhotoTextVectors:
         vecs = [np.zeros((0, self.head_dim), dtype=np.float32)]
         gates = [np.zeros((0,), dtype=np.float32)]
         with self._torch.inference_mode():
@@ -402,6 +483,7 @@ class BuiltinModel(EmbeddingModel):
         self._lite = None
         self._minilm = None
         self._numpy_queries = None
+        self._multilingual = None
         if self._device not in (None, "cpu"):
             # accelerator memory is scarce: drop the shared encoders too (other live models keep theirs)
             release_shared_encoders()
