@@ -63,12 +63,14 @@ def test_vectors_normalised_and_deterministic(model: EmbeddingModel) -> None:
     a = model.encode_images(photos)
     b = model.encode_images(photos[2:3])
     assert a.shape == (5, model.dim) and a.dtype == np.float32
-    assert model.dim <= 256
+    # the heads' joint space, then the concept bridge's 64 numbers
+    assert model.head_dim <= 256 and model.dim == model.head_dim + 64
     # image vectors: unit directions times the hubness weight (about 1, see ImageHead.weigh)
     assert (np.linalg.norm(a, axis=1) > 0.05).all() and (np.linalg.norm(a, axis=1) < 4.0).all()
     np.testing.assert_allclose(a[2], b[0], atol=1e-5)  # independent of the batch it is in
     q = model.encode_queries(["a red car", "a red car", "mountains at dusk"])
-    np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-5)
+    # the heads' part is a unit vector; the concept half's length is how much a query leans on concepts
+    np.testing.assert_allclose(np.linalg.norm(q[:, : model.head_dim], axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(q[0], q[1], atol=1e-6)
     pt = model.encode_photo_texts(["beach holiday", "IMG_0042"])
     assert pt.vectors.shape == (2, model.dim) and pt.gate.shape == (2,)

@@ -106,7 +106,8 @@ class EmbeddingModel(ABC):
 
     @abstractmethod
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """(B, dim) float32 L2-normalised vectors for search queries."""
+        """(B, dim) float32 vectors for search queries, L2-normalised (a model may append a part
+        whose length weighs it, as the builtin's concept bridge does: then the first part is)."""
 
     @abstractmethod
     def encode_photo_texts(self, texts: Sequence[str]) -> PhotoTextVectors:
