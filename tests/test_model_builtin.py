@@ -299,4 +299,4 @@ def test_shipped_weights_present() -> None:
         pytest.skip("trained weights not shipped yet")
     assert path.stat().st_size < 16 * 1024 * 1024  # small beside the frozen encoders (18 + 91 MB)
     m = builtin.load_builtin("builtin", device="cpu")
-    assert m.trained and m.dim <= 256
+    assert m.trained and m.head_dim <= 256 and m.dim == m.head_dim + 64  # the heads, then the concept bridge
