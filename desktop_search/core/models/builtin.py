@@ -419,13 +419,14 @@ class BuiltinModel(EmbeddingModel):
                 return self._torch_queries(texts)
         return self._query_vectors(*self._numpy_encoder().encode(list(texts)))
 
-    def _query_vectors(self, head: np.ndarray, sentences: np.ndarray | None) -> np.ndarray:
+    def _query_vectors(self, head: np.ndarray, sentences: np.ndarray | None, on_torch: bool = False) -> np.ndarray:
         """A query's vector: the query head's unit vector, then the concept bridge's half (not
         normalised with it: its length is how much the query leans on concepts)."""
         out = _unit(head)
         if self.concepts is None or sentences is None:
             return out
-        return np.concatenate([out, self.concepts.queries(sentences)], axis=1)
+        half = self.concepts.queries(sentences, _torch_matmul if on_torch else np.matmul)
+        return np.concatenate([out, half], axis=1)
 
     def _torch_queries(self, texts: Sequence[str]) -> np.ndarray:
         from .heads import masked_mean
@@ -437,7 +438,7 @@ class BuiltinModel(EmbeddingModel):
                 states, mask = self._text_states(texts[i : i + TEXT_BATCH])
                 heads.append(self._heads.text(states, mask).cpu().numpy())
                 sentences.append(_unit(masked_mean(states, mask).cpu().numpy()))
-        return self._query_vectors(np.concatenate(heads), np.concatenate(sentences))
+        return self._query_vectors(np.concatenate(heads), np.concatenate(sentences), on_torch=True)
 
     def encode_photo_texts(self, texts: Sequence[str]) -> PhotoTextVectors:
         texts = list(texts)
@@ -550,6 +551,13 @@ def _one_torch_thread(torch: Any) -> contextlib.AbstractContextManager[None]:
     barrier (the heads took 0.12-0.74 s with two threads under load, 0.04 s with one; MiniLM
     0.52-0.59 s against 0.19-0.26 s). The values built are the same whatever the thread count."""
     return _torch_threads(torch, 1)
+
+
+def _torch_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` through torch (on its own threads, where numpy's would contend with them)."""
+    import torch
+
+    return (torch.from_numpy(np.ascontiguousarray(a)) @ torch.from_numpy(np.ascontiguousarray(b))).numpy()
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
