@@ -33,3 +33,14 @@ def flickr8k() -> Path:
     if not (root / "captions.csv").exists():
         pytest.skip(f"Flickr8k not found at {root} (set FLICKR8K_DIR)")
     return root
+
+
+@pytest.fixture
+def lib(tmp_path: Path):
+    """A new library with the test suite's tiny model (``tests.fakes``), closed afterwards."""
+    from desktop_search.core.app import PhotoLibrary
+    from tests import fakes  # noqa: F401 (registers the tiny model)
+
+    library = PhotoLibrary.open(tmp_path / "lib", model_name="tiny")
+    yield library
+    library.close()

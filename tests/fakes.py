@@ -14,6 +14,7 @@ from PIL import Image
 
 from desktop_search.core.models.base import EmbeddingModel, FusionScorer, ImageOnlyScorer, PhotoTextVectors
 from desktop_search.core.models.registry import register_model
+from desktop_search.core.types import IndexCounts
 
 COLOURS = {
     "red": (1.0, 0.0, 0.0),
@@ -83,6 +84,15 @@ def _factory(name: str, device: str | None) -> EmbeddingModel:
 
 
 register_model("tiny", _factory)
+
+
+def last_counts(events) -> IndexCounts:  # type: ignore[no-untyped-def]
+    """Run an indexing job's events to the end; the counts of its last event."""
+    last = None
+    for event in events:
+        last = event
+    assert last is not None
+    return last.counts
 
 
 def solid_image(path, rgb: tuple[int, int, int], size=(64, 48), fmt: str | None = None) -> None:

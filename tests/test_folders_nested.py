@@ -45,12 +45,6 @@ def vector_of(lib: PhotoLibrary, photo_id: int) -> bytes:
     return bytes(blob)
 
 
-@pytest.fixture
-def lib(tmp_path: Path):
-    library = PhotoLibrary.open(tmp_path / "lib", model_name="tiny")
-    yield library
-    library.close()
-
 
 @pytest.fixture
 def nested(tmp_path: Path) -> tuple[Path, Path]:

@@ -13,19 +13,13 @@ from desktop_search.core.app import PhotoLibrary
 from desktop_search.core.db import Problem
 from desktop_search.core.indexing.bookkeeping import record_problems
 from desktop_search.core.library.scanner import ScanProblem, normalise
-from desktop_search.core.types import IndexCounts
+from tests.fakes import last_counts as run
 from tests.fakes import solid_image
 
 #: folder names that a LIKE pattern or a glob would read as wildcards, with their look-alikes
 WILD_NAMES = ("a_b", "axb", "A_B", "100%", "1000", "100x", "[ab]", "a", "b", "*", "x", "?", "it's", 'say "hi"', "MiXeD", "mixed")
 
 
-def run(events) -> IndexCounts:
-    last = None
-    for event in events:
-        last = event
-    assert last is not None
-    return last.counts
 
 
 def fill(folder: Path, n: int, colour: tuple[int, int, int] = (200, 40, 40)) -> list[Path]:
@@ -47,12 +41,6 @@ def photo_paths(lib: PhotoLibrary) -> set[str]:
     with Session(lib.engine) as s:
         return set(s.scalars(select(Photo.path)))
 
-
-@pytest.fixture
-def lib(tmp_path: Path):
-    library = PhotoLibrary.open(tmp_path / "lib", model_name="tiny")
-    yield library
-    library.close()
 
 
 def test_deleting_a_folder_with_wildcards_in_its_name_removes_only_its_photos(lib: PhotoLibrary, tmp_path: Path) -> None:

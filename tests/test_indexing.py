@@ -11,7 +11,7 @@ import pytest
 
 from desktop_search.core.app import PhotoLibrary
 from desktop_search.core.types import IndexCounts, SearchQuery
-from tests.fakes import TinyModel, solid_image
+from tests.fakes import TinyModel, last_counts, solid_image
 from tests.hostile import BAD_FILES, ODD_GOOD_FILES, make_hostile_corpus
 
 COLOURS = {"red": (230, 20, 20), "green": (20, 220, 30), "blue": (20, 30, 230), "yellow": (230, 230, 20)}
@@ -29,18 +29,8 @@ def make_photos(folder: Path, n_each: int = 3) -> list[Path]:
 
 
 def run(lib: PhotoLibrary, **kw) -> IndexCounts:
-    last = None
-    for event in lib.index(**kw):
-        last = event
-    assert last is not None
-    return last.counts
+    return last_counts(lib.index(**kw))
 
-
-@pytest.fixture
-def lib(tmp_path: Path):
-    library = PhotoLibrary.open(tmp_path / "lib", model_name="tiny")
-    yield library
-    library.close()
 
 
 def paths_of(results) -> list[str]:

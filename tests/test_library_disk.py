@@ -15,23 +15,8 @@ from desktop_search.core.errors import UserError
 from desktop_search.core.indexing import pipeline
 from desktop_search.core.indexing.pipeline import thumbnail_file
 from desktop_search.core.library import formats
-from desktop_search.core.types import IndexCounts
+from tests.fakes import last_counts as run
 from tests.fakes import solid_image
-
-
-def run(events) -> IndexCounts:
-    last = None
-    for event in events:
-        last = event
-    assert last is not None
-    return last.counts
-
-
-@pytest.fixture
-def lib(tmp_path: Path):
-    library = PhotoLibrary.open(tmp_path / "lib", model_name="tiny")
-    yield library
-    library.close()
 
 
 def test_heic_photos_without_heic_support_are_mentioned_once(

@@ -18,16 +18,8 @@ import pytest
 
 from desktop_search.core.app import PhotoLibrary
 from desktop_search.core.library import scanner
-from desktop_search.core.types import IndexCounts
+from tests.fakes import last_counts as run
 from tests.fakes import solid_image
-
-
-def run(events) -> IndexCounts:
-    last = None
-    for event in events:
-        last = event
-    assert last is not None
-    return last.counts
 
 
 def as_normal_user(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,12 +63,6 @@ def as_normal_user(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scanner, "open", guarded_open, raising=False)
     monkeypatch.setattr(scanner.os, "scandir", Listing)
 
-
-@pytest.fixture
-def lib(tmp_path: Path):
-    library = PhotoLibrary.open(tmp_path / "lib", model_name="tiny")
-    yield library
-    library.close()
 
 
 def test_an_unreadable_photo_and_a_folder_that_cannot_be_entered_are_reported(

@@ -517,14 +517,15 @@ class PhotoLibrary:
 
     def _upgrade_source(self, model: EmbeddingModel) -> tuple[str, int] | None:
         legacy = [f"{model.name}@{v}" for v in getattr(model, "legacy_versions", ())]
-        if not legacy or not self._missing_vectors(model.key):
+        if not legacy:
             return None
+        # the index on vectors.model answers this at once; the count below reads every photo
         with Session(self.engine) as s:
             present = set(s.scalars(select(Vector.model).where(Vector.model.in_(legacy)).distinct()))
-        for key in legacy:
-            if key in present:
-                return key, int(getattr(model, "head_dim", model.dim))
-        return None
+        key = next((k for k in legacy if k in present), None)
+        if key is None or not self._missing_vectors(model.key):
+            return None
+        return key, int(getattr(model, "head_dim", model.dim))
 
     def _missing_vectors(self, key: str) -> int:
         """Indexed photos without a vector of ``key``."""
@@ -573,14 +574,7 @@ class PhotoLibrary:
             # not replace the old model's, which keep answering until the real model is complete
             return
         key = model.key
-        with Session(self.engine) as s:
-            missing = s.scalar(
-                select(func.count())
-                .select_from(Photo)
-                .outerjoin(Vector, (Vector.photo_id == Photo.id) & (Vector.model == key))
-                .where(Photo.status == PhotoStatus.INDEXED, Vector.photo_id.is_(None))
-            )
-        if missing == 0:
+        if self._missing_vectors(key) == 0:
             with Session(self.engine) as s, s.begin():
                 s.execute(delete(Vector).where(Vector.model != key))
                 s.execute(delete(Meta).where(Meta.key == "active_model"))
