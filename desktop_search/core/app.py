@@ -42,6 +42,7 @@ from .models import DEFAULT_MODEL, EmbeddingModel, ModelUnavailable, load_model
 from .models.device import available_cores
 from .search.filenames import FileNameIndex
 from .search.filenames import merge as merge_named
+from .search.relevance import Part, rate
 from .search.matrix import EXACT_ROWS, Filters, VectorMatrix
 from .types import (
     ErrorInfo,
@@ -616,6 +617,7 @@ class PhotoLibrary:
         share = 1.0 / len(parts)
         weighted = [(v, w * share, img) for v, w, img in parts]
         hits = matrix.search(weighted, model.fusion, query.limit, filters, query.min_score)
+        named: dict[int, int] = {}
         if query.text and query.text.strip():
             # a photo the query names by its file name comes first (scores unchanged; search/filenames.py)
             try:
@@ -626,7 +628,11 @@ class PhotoLibrary:
             if named:
                 scored = matrix.scores_of(weighted, model.fusion, list(named), filters)
                 hits = merge_named([(pid, sc, named[pid]) for pid, sc in scored], hits, query.limit)
-        return self._results(hits)
+        relevance = rate(
+            [sc for _, sc in hits], [Part(v, w, img) for v, w, img in weighted], model, query.text,
+            [pid in named for pid, _ in hits],
+        )
+        return self._results(hits, relevance)
 
     def _query_vector(self, model: EmbeddingModel, text: str) -> np.ndarray:
         """The query's vector; recent ones are remembered (the window re-runs the current query
@@ -694,7 +700,7 @@ class PhotoLibrary:
         with Session(self.engine) as s:
             return frozenset(s.scalars(select(Photo.id).where(*_below(Photo.path, normalise(folder)))))
 
-    def _results(self, hits: list[tuple[int, float]]) -> list[SearchResult]:
+    def _results(self, hits: list[tuple[int, float]], relevance: Sequence[float | None] = ()) -> list[SearchResult]:
         """Plain result objects for ``hits``, in their order (one plain SQL query: no ORM objects, no
         statement compilation; this is on the path of every search)."""
         if not hits:
@@ -706,7 +712,8 @@ class PhotoLibrary:
         )
         rows = {r[0]: r for r in self._fetch(sql, ids)}
         out = []
-        for pid, score in hits:
+        rated = list(relevance) or [None] * len(hits)
+        for (pid, score), rel in zip(hits, rated, strict=True):
             r = rows.get(pid)
             if r is None:
                 continue
@@ -723,6 +730,7 @@ class PhotoLibrary:
                     camera=r[7],
                     thumbnail_path=thumb if (thumb := r[8] and from_db(r[8])) and os.path.exists(thumb) else None,
                     file_date=_file_date(r[9]),
+                    relevance=rel,
                 )
             )
         return out

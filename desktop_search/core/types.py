@@ -73,6 +73,21 @@ class SearchResult:
     thumbnail_path: str | None
     #: the file's modification time: the photo's date when it has none of its own (no EXIF date)
     file_date: datetime | None = None
+    #: how well the photo matches, 0-100, on one scale for text and example searches
+    #: (core/search/relevance.py: 50 a good match, 75 a strong one); ``score`` is the model's raw figure
+    relevance: float | None = None
+
+    @property
+    def strength(self) -> str | None:
+        """"strong", "good" or "weak" (None where the model has no relevance scale)."""
+        from .search.relevance import strength
+
+        return strength(self.relevance)
+
+    @property
+    def good(self) -> bool:
+        """At least a good match (False where the model has no relevance scale)."""
+        return self.relevance is not None and self.relevance >= 50.0
 
     @property
     def date(self) -> datetime | None:
