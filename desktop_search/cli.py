@@ -14,7 +14,6 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from pathlib import Path
 
 from . import __version__
@@ -129,13 +128,47 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 
-def _parse_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
+# -- search filters: the options come from their declarations (core/search/filters.py) ----------
+def add_filter_options(parser: argparse.ArgumentParser) -> None:
+    """One option per search filter (a date range: from, to and a quick choice), from its declaration."""
+    from .core.search.filters import FILTERS, Widget
+
+    group = parser.add_argument_group("filters (combined, each narrows the results)")
+    for f in FILTERS:
+        dest = f"filter_{f.name}"
+        if f.widget is Widget.FLAG:
+            group.add_argument(f.flags[0], dest=dest, action="store_true", help=f.help)
+        elif f.widget is Widget.DATE_RANGE:
+            start, end, quick = f.flags
+            group.add_argument(start, dest=f"{dest}_start", metavar=f.metavar, help=f"{f.label}: on or after (YYYY-MM-DD)")
+            group.add_argument(end, dest=f"{dest}_end", metavar=f.metavar, help=f"{f.label}: before (YYYY-MM-DD)")
+            group.add_argument(quick, dest=f"{dest}_quick", choices=[q.name for q in f.quick], help=f.help)
+        else:
+            group.add_argument(f.flags[0], dest=dest, metavar=f.metavar, choices=f.fixed_choices, help=f.help)
+
+
+def filter_values(args: argparse.Namespace):
+    """The search filters the options set (``FilterValues``); a date that is not one is a CliError."""
+    from .core.search.filters import FILTERS, DateRange, FilterValues, Widget
+
+    values: dict[str, object] = {}
+    for f in FILTERS:
+        dest = f"filter_{f.name}"
+        if f.widget is Widget.DATE_RANGE:
+            start, end, quick = (getattr(args, f"{dest}_{part}", None) for part in ("start", "end", "quick"))
+            if quick and (start or end):
+                raise CliError(f"give {f.flags[2]} or {f.flags[0]} / {f.flags[1]}, not both")
+            try:
+                values[f.name] = (f.quick_range(quick) if quick else
+                                  DateRange(f.parse(start) if start else None, f.parse(end) if end else None))
+            except ValueError as exc:
+                raise CliError(str(exc)) from exc
+        else:
+            values[f.name] = getattr(args, dest, None)
     try:
-        return datetime.fromisoformat(value)
+        return FilterValues.of(values)
     except ValueError as exc:
-        raise CliError(f"not a date: {value!r} (use YYYY-MM-DD)") from exc
+        raise CliError(str(exc)) from exc
 
 
 def _queries(args: argparse.Namespace) -> list[str | None]:
@@ -161,7 +194,7 @@ def _queries(args: argparse.Namespace) -> list[str | None]:
 
 def cmd_search(args: argparse.Namespace) -> int:
     queries = _queries(args)
-    after, before = _parse_date(args.after), _parse_date(args.before)
+    filters = filter_values(args)
     for image in args.image or ():
         if not os.path.isfile(image):
             raise CliError(f"no such file: {image}")
@@ -177,9 +210,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             query = SearchQuery(
                 text=text,
                 image_paths=tuple(args.image or ()),
-                folder=args.folder,
-                after=after,
-                before=before,
+                filters=filters,
                 min_score=args.min_score,
                 limit=args.limit,
             )
@@ -193,14 +224,15 @@ def cmd_search(args: argparse.Namespace) -> int:
             ms = 1000 * (time.perf_counter() - started)
             if args.json:
                 rows = [{"path": r.path, "score": round(r.score, 4)} for r in results]
-                print(json.dumps({"query": text, "ms": round(ms, 2), "load_ms": round(load_ms, 2), "results": rows}))
+                print(json.dumps({"query": text, "filters": filters.as_json(), "ms": round(ms, 2),
+                                  "load_ms": round(load_ms, 2), "results": rows}))
                 sys.stdout.flush()
             else:
                 print(f"# {shown(text or ' + '.join(args.image))}")
                 for i, r in enumerate(results, 1):
                     print(f"{i:3d}. {r.score:6.3f}  {shown(r.path)}")
                 if not results:
-                    print(f"   (no photos found: {_why_none(args)})")
+                    print(f"   (no photos found: {_why_none(args, filters)})")
         if lib.model_warning:
             print(f"desktop-search: {lib.model_warning}", file=sys.stderr)
         return 0
@@ -224,23 +256,17 @@ def _check_searchable(lib, args: argparse.Namespace) -> None:
         raise CliError("the library's folders hold no photo that could be read"
                        + (f" ({counted(status.errors, 'problem')}: see 'desktop-search{library} status --errors')"
                           if status.errors else ""))
-    if args.folder:
-        folder = normalise(args.folder)
+    if args.filter_folder:
+        folder = normalise(args.filter_folder)
         watched = [f.path for f in lib.folders()]
         if not any(folder == w or is_below(folder, w) for w in watched) and not any(is_below(w, folder) for w in watched):
-            raise CliError(f"{args.folder} is not in the library (its folders: {', '.join(watched)}); "
-                           f"add it with 'desktop-search{library} index {args.folder}'")
+            raise CliError(f"{args.filter_folder} is not in the library (its folders: {', '.join(watched)}); "
+                           f"add it with 'desktop-search{library} index {args.filter_folder}'")
 
 
-def _why_none(args: argparse.Namespace) -> str:
+def _why_none(args: argparse.Namespace, filters) -> str:
     """Why a search of a library with photos found none: its filters left none."""
-    reasons = []
-    if args.folder:
-        reasons.append(f"no indexed photo below {args.folder}")
-    if args.after or args.before:
-        reasons.append("none dated " + " and ".join(
-            part for part in (f"from {args.after}" if args.after else "", f"before {args.before}" if args.before else "")
-            if part) + " (a photo's date: when it was taken, else its file's date)")
+    reasons = [f.none_found(v) for f, v in filters]
     if args.min_score is not None:
         reasons.append(f"none scores {args.min_score} or more")
     return "; ".join(reasons) or "nothing matched"
@@ -346,12 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", action="append", metavar="FILE", help="an example photo (repeatable)")
     p.add_argument("--queries-file", metavar="FILE", help="one text query per line; the model loads once")
     p.add_argument("--limit", type=_positive_int, default=20, help="how many results (default 20)")
-    p.add_argument("--folder", metavar="DIR", help="only photos below this folder")
-    p.add_argument("--after", metavar="DATE", help="only photos taken on or after (YYYY-MM-DD)")
-    p.add_argument("--before", metavar="DATE", help="only photos taken before (YYYY-MM-DD)")
+    add_filter_options(p)
     p.add_argument("--min-score", type=_finite_float, default=None, help="drop results scoring below this")
     p.add_argument("--device", default=None, choices=("cpu", "cuda", "mps"))
-    p.add_argument("--json", action="store_true", help="one JSON line per query: query, ms (its search time), load_ms (loading the model), results")
+    p.add_argument("--json", action="store_true", help="one JSON line per query: query, filters (as applied), ms (its search time), load_ms (loading the model), results")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("status", help="how many photos are indexed, pending or failed")

@@ -129,8 +129,8 @@ def _brute_force(columns: tuple, parts, fusion, limit: int, filters: M.Filters |
             keep &= date >= filters.after
         if filters.before is not None:
             keep &= date < filters.before
-        if filters.allowed_ids is not None:
-            keep &= np.isin(ids, list(filters.allowed_ids))
+        for allowed in filters.id_sets:
+            keep &= np.isin(ids, list(allowed))
         keep &= ~np.isin(ids, list(filters.exclude_ids))
     if min_score is not None:
         keep &= total >= min_score
@@ -157,7 +157,8 @@ def test_fused_ranking_matches_brute_force(monkeypatch) -> None:  # type: ignore
     cases = [
         (None, None),
         (M.Filters(after=200.0, before=800.0), None),
-        (M.Filters(allowed_ids=frozenset(some), exclude_ids=frozenset(some[:20])), None),
+        (M.Filters(id_sets=(frozenset(some),), exclude_ids=frozenset(some[:20])), None),
+        (M.Filters(id_sets=(frozenset(some), frozenset(some[500:] + sorted(truth)[:50])), after=150.0), None),
         (None, 0.0),
         (M.Filters(after=100.0), 0.3),
     ]

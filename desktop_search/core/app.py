@@ -42,6 +42,8 @@ from .models import DEFAULT_MODEL, EmbeddingModel, ModelUnavailable, load_model
 from .models.device import available_cores
 from .search.filenames import FileNameIndex
 from .search.filenames import merge as merge_named
+from .search.filters import Choice, Narrowing, narrowing
+from .search.filters import choices as filter_choices
 from .search.matrix import EXACT_ROWS, Filters, VectorMatrix
 from .types import (
     ErrorInfo,
@@ -607,10 +609,11 @@ class PhotoLibrary:
             parts.append((mean / max(float(np.linalg.norm(mean)), 1e-8), scale, True))
         if not parts:
             return []
+        narrowed = narrowing(query.filters)
         filters = Filters(
-            allowed_ids=self._ids_under(query.folder) if query.folder else None,
-            after=query.after.timestamp() if query.after else None,
-            before=query.before.timestamp() if query.before else None,
+            id_sets=(self._ids_kept(narrowed),) if narrowed.conditions else (),
+            after=narrowed.after,
+            before=narrowed.before,
             exclude_ids=frozenset(query.photo_ids),
         )
         share = 1.0 / len(parts)
@@ -690,9 +693,16 @@ class PhotoLibrary:
             blobs = s.scalars(select(Vector.image).where(Vector.model == key, Vector.photo_id.in_(list(ids)))).all()
         return [np.frombuffer(b, np.float16).astype(np.float32) for b in blobs]
 
-    def _ids_under(self, folder: str) -> frozenset[int]:
-        with Session(self.engine) as s:
-            return frozenset(s.scalars(select(Photo.id).where(*_below(Photo.path, normalise(folder)))))
+    def _ids_kept(self, narrowed: Narrowing) -> frozenset[int]:
+        """The photos every SQL condition of the query's filters keeps (one query)."""
+        sql = narrowed.ids_sql()
+        return frozenset(r[0] for r in self._fetch(*sql)) if sql else frozenset()
+
+    def filter_choices(self, name: str) -> list[Choice]:
+        """The values search filter ``name`` offers in this library (``search/filters.py``): the
+        watched folders, the cameras and file types of its indexed photos (with counts), the
+        orientations; a date range's quick choices."""
+        return filter_choices(name, self._fetch)
 
     def _results(self, hits: list[tuple[int, float]]) -> list[SearchResult]:
         """Plain result objects for ``hits``, in their order (one plain SQL query: no ORM objects, no

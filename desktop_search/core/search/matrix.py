@@ -217,7 +217,11 @@ def _single_torch_thread() -> bool:
 
 @dataclass(frozen=True)
 class Filters:
-    allowed_ids: frozenset[int] | None = None
+    """What a search keeps: photos in every one of ``id_sets`` (their intersection: the search
+    filters' SQL conditions give one; ``search/filters.py``), dated in [after, before), not in
+    ``exclude_ids``."""
+
+    id_sets: tuple[frozenset[int], ...] = ()
     after: float | None = None
     before: float | None = None
     exclude_ids: frozenset[int] = frozenset()
@@ -626,16 +630,16 @@ class VectorMatrix:
     def _filter_mask(self, filters: Filters | None, n: int) -> np.ndarray | None:
         if filters is None:
             return None
-        if filters.after is None and filters.before is None and filters.allowed_ids is None and not filters.exclude_ids:
+        if filters.after is None and filters.before is None and not filters.id_sets and not filters.exclude_ids:
             return None
         mask = np.ones(n, bool)
         if filters.after is not None:
             mask &= self._date[:n] >= filters.after
         if filters.before is not None:
             mask &= self._date[:n] < filters.before
-        if filters.allowed_ids is not None:
+        for ids in filters.id_sets:
             allowed = np.zeros(n, bool)
-            allowed[self._rows_of(filters.allowed_ids)] = True
+            allowed[self._rows_of(ids)] = True
             mask &= allowed
         if filters.exclude_ids:
             mask[self._rows_of(filters.exclude_ids)] = False
