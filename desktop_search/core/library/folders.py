@@ -18,7 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from ..db import Folder, Photo, PhotoStatus, Problem
 from ..errors import UserError
 from ..indexing import FolderSpec
-from ..indexing.pipeline import drop_unused_thumbnails
+from ..indexing.photo import drop_unused_thumbnails
 from ..types import ErrorInfo, FolderInfo
 from .scanner import below_bounds, clean_exclusion, is_below, normalise
 
