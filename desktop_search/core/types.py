@@ -160,6 +160,15 @@ class IndexCounts:
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
 
+    def summary(self, *, every: bool = False, failed: str = "failed") -> str:
+        """The one way a job's counts are told: "3 added, 1 updated, 2 moved" (the kinds that
+        happened; "" when none did), or with ``every`` each kind, unchanged included, zeros too
+        (``desktop-search index``). ``failed``: the word for files that could not be read."""
+        kinds = [(self.added, "added"), (self.updated, "updated"), (self.moved, "moved"), (self.removed, "removed")]
+        kinds += [(self.unchanged, "unchanged")] if every else []
+        kinds += [(self.failed, failed)]
+        return ", ".join(f"{n:,} {word}" for n, word in kinds if n or every)
+
 
 @dataclass(frozen=True)
 class IndexProgress:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..db import Photo
 from ..errors import LibraryWriteError
+from ..library.formats import IPTC_EXTENSIONS
 from ..library.imageio import (
     ImageDecodeError,
     decode,
@@ -66,7 +67,7 @@ def prepare_photo(model: EmbeddingModel, work: PhotoWork, min_side: int, thumbna
     try:
         decoded = decode(path, min_side=min_side)
         # IPTC is read only from JPEG and TIFF names (read_meta opens the file again for it)
-        look_for_iptc = path.suffix.lower() in (".jpg", ".jpeg", ".jpe", ".tif", ".tiff") and may_carry_iptc(decoded)
+        look_for_iptc = path.suffix.lower() in IPTC_EXTENSIONS and may_carry_iptc(decoded)
         meta = read_meta(path, decoded.exif, decoded.info, look_for_iptc)
         thumb = thumbnail_file(thumbnails_dir, work.content_hash)
         if not thumbnail_ok(thumb, thumbnail_size(decoded.image.width, decoded.image.height, THUMBNAIL_SIZE)):
