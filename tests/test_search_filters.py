@@ -197,9 +197,9 @@ def test_command_line_filters(indexed: PhotoLibrary, photos: Path, capsys: pytes
     assert [Path(r["path"]).name for r in out["results"]] == ["red_canon_turned.JPEG"]
     assert out["filters"] == {"folder": photos.as_posix(), "date": {"after": "2020-01-01T00:00:00", "before": None},
                               "camera": "Canon EOS 5D", "type": "jpg", "orientation": "portrait", "has_caption": True}
-    # an example image with a filter
+    # an example image with a filter (a file type by any of its names)
     example = photos / "home" / "blue_canon_2021.jpg"
-    assert main(["search", "--library", lib, "--image", str(example), "--type", "png", "--json"]) == 0
+    assert main(["search", "--library", lib, "--image", str(example), "--type", "PNG", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [Path(r["path"]).name for r in out["results"]] == ["green_square.png"] and out["filters"] == {"type": "png"}
     # no filter: an empty object
@@ -212,10 +212,11 @@ def test_command_line_filters(indexed: PhotoLibrary, photos: Path, capsys: pytes
     assert main(["search", "red", "--library", lib, "--camera", "Leica M6", "--orientation", "square"]) == 0
     assert "no photos found: none taken with Leica M6; none square" in capsys.readouterr().out
     # values that cannot be: argparse refuses a fixed choice (exit 2), a bad date or a mix is one line (exit 1)
-    with pytest.raises(SystemExit) as exit_info:
-        main(["search", "red", "--library", lib, "--orientation", "sideways"])
-    assert exit_info.value.code == 2
-    capsys.readouterr()
+    for bad in (["--orientation", "sideways"], ["--type", "txt"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["search", "red", "--library", lib, *bad])
+        assert exit_info.value.code == 2
+    assert "not a photo file type" in capsys.readouterr().err
     assert main(["search", "red", "--library", lib, "--after", "last tuesday"]) == 1
     assert "not a date" in capsys.readouterr().err
     assert main(["search", "red", "--library", lib, "--date", "this-year", "--after", "2020-01-01"]) == 1

@@ -10,6 +10,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,8 +51,22 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
             group.add_argument(start, dest=f"{dest}_start", metavar=f.metavar, help=f"{f.label}: on or after (YYYY-MM-DD)")
             group.add_argument(end, dest=f"{dest}_end", metavar=f.metavar, help=f"{f.label}: before (YYYY-MM-DD)")
             group.add_argument(quick, dest=f"{dest}_quick", choices=[q.name for q in f.quick], help=f.help)
+        elif f.fixed_choices:  # aliases welcome (jpeg for jpg): the declaration's parse checks
+            group.add_argument(f.flags[0], dest=dest, metavar=f.metavar or f.name.upper(), type=_checked(f.parse),
+                               help=f"{f.help}: {', '.join(f.fixed_choices)}")
         else:
-            group.add_argument(f.flags[0], dest=dest, metavar=f.metavar, choices=f.fixed_choices, help=f.help)
+            group.add_argument(f.flags[0], dest=dest, metavar=f.metavar, help=f.help)
+
+
+def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` for argparse: its ValueError becomes a usage error (exit status 2)."""
+    def checked(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return checked
 
 
 def filter_values(args: argparse.Namespace) -> FilterValues:

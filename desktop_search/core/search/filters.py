@@ -269,13 +269,14 @@ FILTERS: tuple[SearchFilter, ...] = (
     ),
     SearchFilter(
         name="camera", label="Camera", widget=Widget.CHOICE, flags=("--camera",), metavar="MODEL",
-        help="only photos taken with this camera (as 'desktop-search status' lists it; any case)",
+        help="only photos taken with this camera, as their EXIF names it (make and model, e.g. "
+             "'Canon EOS 5D'; any case)",
         normalise=_text, describe=lambda v: f"taken with {v}", none_found=lambda v: f"none taken with {v}",
         where=lambda v: ("camera = ? COLLATE NOCASE", (v,)), choices=_camera_choices,
     ),
     SearchFilter(
         name="type", label="File type", widget=Widget.CHOICE, flags=("--type",), metavar="TYPE",
-        help="only photos of this file type", normalise=_file_type, parse=_file_type,
+        help="only photos of this file type (jpeg is jpg, tif is tiff)", normalise=_file_type, parse=_file_type,
         describe=lambda v: f"{v.upper()} files", none_found=lambda v: f"no {v.upper()} file",
         where=_type_where, choices=_type_choices, fixed_choices=tuple(FILE_TYPES),
     ),
