@@ -587,9 +587,9 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def load_builtin(name: str = "builtin", device: str | None = None) -> BuiltinModel:
     """Load the builtin model (``builtin`` or ``builtin:/path/to/weights.safetensors``).
 
-    Raises :class:`~.registry.ModelUnavailable` with a one-line reason for bad names or files.
+    Raises :class:`ModelUnavailable` with a one-line reason for bad names or files.
     """
-    from .registry import ModelUnavailable
+    from ..errors import ModelUnavailable
 
     try:
         path = weights_file_for(name)
