@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from .base import EmbeddingModel, FusionScorer, PhotoTextVectors
+from .builtin_language import QueryUnderstanding
 from .concepts import PREFIX as CONCEPT_PREFIX
 from .concepts import ConceptBridge
 
@@ -76,7 +77,7 @@ def read_numpy_weights(data: bytes, path: Path | str = "weights") -> tuple[dict[
     return load(data), json.loads(meta["config"]), meta
 
 
-class BuiltinModel(EmbeddingModel):
+class BuiltinModel(QueryUnderstanding, EmbeddingModel):
     """See module docstring. Construct with :func:`load_builtin`.
 
     Constructing it does not import torch: it reads the heads' weights with ``safetensors.numpy``
@@ -354,42 +355,9 @@ class BuiltinModel(EmbeddingModel):
             self._text_encoder  # noqa: B018 (builds it)
             self._heads  # noqa: B018
 
-    def multilingual(self) -> Any:
-        """The :class:`~.multilingual.MultilingualEncoder` for texts in other languages than English
-        (its ``queries``, ``photo_texts`` and ``minilm_like``), loaded on first use; None when it is
-        unavailable (no heads for these weights, the package missing, untrained heads)."""
-
-        def make() -> Any:
-            from .multilingual import load_multilingual
-
-            # heads made for an earlier version whose heads these weights keep (upgrades_from) fit too
-            same_heads = [v.rsplit("-", 1)[-1] for v in self.legacy_versions]
-            return (load_multilingual(self.weights_sha256, same_heads=same_heads) if self.trained else None) or False
-
-        return self._once("_multilingual", self._multilingual_lock, make, while_open=False) or None
-
-    def _other_languages(self, texts: Sequence[str]) -> tuple[list[int], list[int], Any]:
-        """(other, unsure, encoder): the texts to embed with the multilingual encoder, the texts
-        to check with it (Latin keywords that may be English or not: "Wasser", "dog"; only once it
-        is loaded, or where the user's locale is not English) and the encoder; ([], [], None) while
-        it is not needed or unavailable. Loaded by the first text in another language."""
-        from .multilingual import enabled, english_words, language_cue, user_language
-
-        if not enabled() or not self.trained:
-            return [], [], None
-        cues = [language_cue(t) for t in texts]
-        other = [i for i, c in enumerate(cues) if c == "other" or (c is None and not english_words(texts[i]))]
-        unsure = [i for i, c in enumerate(cues) if c is None and i not in set(other)]
-        if unsure and not other and not self._multilingual and user_language() == "en":
-            unsure = []
-        if not other and not unsure:
-            return [], [], None
-        encoder = self.multilingual()
-        return (other, unsure, encoder) if encoder is not None else ([], [], None)
-
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
-        other, unsure, multilingual = self._other_languages(texts)
+        other, unsure, multilingual = self._route_languages(texts)
         if multilingual is None:
             return self._encode_english_queries(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -443,7 +411,7 @@ class BuiltinModel(EmbeddingModel):
 
     def encode_photo_texts(self, texts: Sequence[str]) -> PhotoTextVectors:
         texts = list(texts)
-        other, unsure, multilingual = self._other_languages(texts)
+        other, unsure, multilingual = self._route_languages(texts)
         if unsure:  # Latin words that may be English: what the two query encoders make of them decides
             unsure_texts = [texts[i] for i in unsure]
             english_q = self._encode_english_queries(unsure_texts)[:, : self.head_dim]
@@ -478,23 +446,6 @@ class BuiltinModel(EmbeddingModel):
     @property
     def fusion(self) -> FusionScorer:
         return self._fusion
-
-    @property
-    def relevance_scale(self) -> Any:
-        """``<weights file stem>-relevance.json`` beside the weights, when it was fitted for these weights (bench/relevance.py)."""
-
-        def make() -> Any:
-            from ..search.relevance import load_scale
-
-            weights = weights_file_for(self.name)
-            return load_scale(weights.with_name(f"{weights.stem}-relevance.json"), self.version) or False
-
-        return self._once("_relevance_scale", self._multilingual_lock, make, while_open=False) or None
-
-    def knows_words(self, text: str) -> bool:
-        from .lexicon import knows_words
-
-        return knows_words(text)
 
     def close(self) -> None:
         self._closed = True

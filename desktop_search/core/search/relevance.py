@@ -127,6 +127,11 @@ def load_scale(path: Path, version: str) -> RelevanceScale | None:
     return scale if scale.version == version else None
 
 
+def scale_beside(weights: Path, version: str) -> RelevanceScale | None:
+    """The scale fitted for a weights file: ``<its stem>-relevance.json`` beside it."""
+    return load_scale(weights.with_name(f"{weights.stem}-relevance.json"), version)
+
+
 def logistic_width(good: float, strong: float) -> float:
     """The curve's width that puts relevance 75 at ``strong`` when 50 is at ``good``."""
     return max((strong - good) / math.log(3.0), 1e-6)
