@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.types import SearchQuery
-from ..core.wording import counted, shown
+from ..core.wording import NO_GOOD_MATCHES, counted, shown
 from .common import CliError, add_library_option, open_library
 
 if TYPE_CHECKING:
@@ -32,7 +32,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_filter_options(p)
     p.add_argument("--min-score", type=_finite_float, default=None, help="drop results scoring below this")
     p.add_argument("--device", default=None, choices=("cpu", "cuda", "mps"))
-    p.add_argument("--json", action="store_true", help="one JSON line per query: query, filters (as applied), ms (its search time), load_ms (loading the model), results")
+    p.add_argument("--json", action="store_true", help="one JSON line per query: query, filters (as applied), ms (its search time), load_ms (loading the model), "
+                   "good_matches (results of relevance 50 or more), results (path, relevance 0-100, match: strong / good / weak, "
+                   "score: the model's raw figure)")
     p.set_defaults(func=run)
     return p
 
@@ -144,15 +146,24 @@ def run(args: argparse.Namespace) -> int:
             started = time.perf_counter()
             results = lib.search(query)
             ms = 1000 * (time.perf_counter() - started)
+            rated = any(r.relevance is not None for r in results)
+            good = sum(r.good for r in results)
             if args.json:
-                rows = [{"path": r.path, "score": round(r.score, 4)} for r in results]
+                rows = [
+                    {"path": r.path, "relevance": r.relevance, "match": r.strength, "score": round(r.score, 4)}
+                    for r in results
+                ]
                 print(json.dumps({"query": text, "filters": filters.as_json(), "ms": round(ms, 2),
-                                  "load_ms": round(load_ms, 2), "results": rows}))
+                                  "load_ms": round(load_ms, 2), "good_matches": good if rated else None,
+                                  "results": rows}))
                 sys.stdout.flush()
             else:
                 print(f"# {shown(text or ' + '.join(args.image))}")
+                if results and rated and not good:
+                    print(f"   {NO_GOOD_MATCHES}")
                 for i, r in enumerate(results, 1):
-                    print(f"{i:3d}. {r.score:6.3f}  {shown(r.path)}")
+                    figure = f"{r.relevance:3.0f} {r.strength:<6s}" if r.relevance is not None else f"{r.score:6.3f}"
+                    print(f"{i:3d}. {figure}  {shown(r.path)}")
                 if not results:
                     print(f"   (no photos found: {_why_none(args, filters)})")
         if lib.model_warning:

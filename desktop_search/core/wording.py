@@ -30,3 +30,7 @@ def shown(text: object) -> str:
     of a name that is not UTF-8 are written as escapes (``\\x1b``, ``\\n``, ``\\xe9``)."""
     value = str(text)
     return _UNPRINTABLE.sub(_escaped, value) if not value.isprintable() or not value.isascii() else value
+
+
+#: said above results none of which is a good match (relevance under 50: core/search/relevance.py)
+NO_GOOD_MATCHES = "No good matches \u2014 closest photos below"

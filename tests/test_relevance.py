@@ -1,0 +1,148 @@
+"""One relevance scale (0-100: strong / good / weak) for text and example searches, and the
+"no good matches" state, as a user meets them: through the library and the command line on real
+photos with the shipped model, and the scale's arithmetic on its own."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from desktop_search.core.models.lexicon import knows_words
+from desktop_search.core.search.relevance import (
+    GOOD,
+    NAMED,
+    STRONG,
+    UNKNOWN_WORDS_CAP,
+    Part,
+    RelevanceScale,
+    rate,
+    strength,
+)
+
+DATA = Path(__file__).parent / "data"
+
+
+def _scale(dim: int = 4) -> RelevanceScale:
+    mean = np.zeros(dim, np.float32)
+    mean[0] = 0.5
+    return RelevanceScale(
+        version="v", mean=mean, direction_mean=mean.copy(), text_good=0.4, text_width=0.1,
+        image_good=0.3, image_width=0.2,
+    )
+
+
+def test_a_text_match_is_good_where_it_stands_the_fitted_distance_above_the_bank_s_average_photo() -> None:
+    scale = _scale()
+    q = np.array([1.0, 0, 0, 0], np.float32)
+    unit, offset = 20.0, -3.0
+    baseline = unit * 0.5 + offset  # the bank's average photo
+    rel = scale.relevance([baseline + unit * 0.4, baseline + unit * (0.4 + 0.1 * math.log(3)), baseline],
+                          [Part(q, 1.0, False)], unit, offset)
+    assert rel[0] == pytest.approx(GOOD)
+    assert rel[1] == pytest.approx(STRONG)
+    assert rel[2] < 5
+
+
+def test_an_example_photo_is_rated_on_its_cosine_against_the_bank_s_mean_direction() -> None:
+    scale = _scale()
+    q = np.array([1.0, 0, 0, 0], np.float32)
+    rel = scale.relevance([0.5 + 0.3, 0.5 + 0.1], [Part(q, 1.0, True)], 20.0, -3.0)
+    assert rel[0] == pytest.approx(GOOD)
+    assert rel[1] < GOOD
+
+
+def test_strength_words_and_the_cap_for_unknown_words_and_the_named_file() -> None:
+    assert [strength(x) for x in (None, 10, 50, 74.9, 75)] == [None, "weak", "good", "good", "strong"]
+
+    class Model:
+        relevance_scale = _scale()
+
+        class fusion:  # noqa: N801 - stands in for the model's fusion
+            s_img, c_none = 20.0, -3.0
+
+        @staticmethod
+        def knows_words(text: str) -> bool:
+            return knows_words(text)
+
+    q = Part(np.array([1.0, 0, 0, 0], np.float32), 1.0, False)
+    high = 20.0 * 0.5 - 3.0 + 20.0 * 0.9
+    assert rate([high], [q], Model, "a dog on the beach", [False])[0] > STRONG
+    assert rate([high], [q], Model, "xqzvbnm plork", [False])[0] <= UNKNOWN_WORDS_CAP
+    assert rate([0.0], [q], Model, "IMG_0001", [True])[0] == NAMED
+    assert rate([1.0], [q], object(), "a dog", [False, True][:1]) == [None]  # a model without a scale
+
+
+def test_queries_of_made_up_words_are_told_from_real_ones_in_several_languages() -> None:
+    nonsense = json.loads((DATA / "offtopic_queries_flickr8k.json").read_text(encoding="utf-8"))[:10]
+    assert not any(knows_words(q) for q in nonsense), nonsense
+    for real in ("a dog on the beach", "trampoline", "skateboarder", "selfie with friends", "Hund am Strand",
+                 "perro en la playa", "un chat noir", "犬", "a quarterly tax spreadsheet"):
+        assert knows_words(real), real
+
+
+def test_the_shipped_model_ships_its_fitted_scale() -> None:
+    from desktop_search.core.models.builtin import load_builtin
+
+    model = load_builtin()
+    scale = model.relevance_scale
+    assert scale is not None, "weights/builtin-relevance.json is missing or was fitted for other weights"
+    assert scale.mean.shape == (model.dim,)
+    assert scale.text_width > 0 and scale.image_width > 0
+
+
+# -- on real photos with the shipped model ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def photo_library(tmp_path_factory: pytest.TempPathFactory):
+    from tests.conftest import flickr8k_dir
+
+    root = flickr8k_dir()
+    if not (root / "splits" / "dev.txt").exists():
+        pytest.skip(f"Flickr8k not found at {root}")
+    folder = tmp_path_factory.mktemp("photos")
+    for name in (root / "splits" / "dev.txt").read_text().split()[:150]:
+        shutil.copy(root / "images" / name, folder / name)
+    home = tmp_path_factory.mktemp("home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DESKTOP_SEARCH_HOME", str(home))
+    from desktop_search.core.app import PhotoLibrary
+
+    lib = PhotoLibrary.open(home / "lib", model_name="builtin")
+    lib.add_folder(folder)
+    for _ in lib.index():
+        pass
+    yield lib, home
+    lib.close()
+    mp.undo()
+
+
+def test_nonsense_finds_no_good_match_and_a_real_query_does(photo_library) -> None:
+    from desktop_search.core.types import SearchQuery
+
+    lib, _ = photo_library
+    nonsense = lib.search(SearchQuery(text="xqzvbnm plork", limit=20))
+    assert nonsense and not any(r.good for r in nonsense)
+    assert all(r.strength == "weak" for r in nonsense)
+    dogs = lib.search(SearchQuery(text="a dog runs through the grass", limit=20))
+    assert dogs[0].good, [(r.path, r.relevance) for r in dogs[:3]]
+    assert [r.relevance for r in dogs] == sorted((r.relevance for r in dogs), reverse=True)
+    like = lib.search(SearchQuery(photo_ids=(dogs[0].photo_id,), limit=10))
+    assert like and all(0 <= (r.relevance or -1) <= 100 for r in like)
+
+
+def test_the_command_line_shows_the_same_scale_and_says_when_nothing_matches(photo_library, capsys) -> None:
+    from desktop_search.cli import main
+
+    _, home = photo_library
+    assert main(["--library", str(home / "lib"), "search", "xqzvbnm plork", "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "No good matches" in out and "weak" in out
+    assert main(["--library", str(home / "lib"), "search", "a dog runs through the grass", "--json", "--limit", "3"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["good_matches"] >= 1
+    first = row["results"][0]
+    assert set(first) >= {"path", "relevance", "match", "score"} and first["match"] in ("strong", "good")
