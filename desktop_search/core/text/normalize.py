@@ -4,7 +4,8 @@ Two forms:
 - `exact(text)`: Unicode NFKC (full-width letters and digits become ASCII), case folded, accents removed
   (é → e, ß → ss), runs of spaces and punctuation become one space. A quoted phrase is matched in this form.
 - `loose(text)`: `exact` with the characters a text recogniser confuses mapped to one (0/O/o → o;
-  1/l/I/i/| → l; 5/S → s; 8/B → b; 2/Z → z; 6/G → g) and spaces and punctuation removed, so that "RE16"
+  1/l/I/i/| → l; 5/S → s; 8/B → b; 2/Z → z; 6/G → g; rn → m; a doubled letter → one) and spaces and
+  punctuation removed, so that "RE16"
   and "re 16" and "REl6" meet, and "miramar" is inside "HOTELMIRAMAR". Chinese and Japanese characters
   pass through (they are letters), and have no spaces to lose.
 
@@ -69,9 +70,16 @@ def exact(text: str) -> str:
     return "".join(out).strip()
 
 
+_DOUBLE = re.compile(r"(.)\1+")
+
+
 def loose(text: str) -> str:
-    """`exact` with OCR confusions folded and no spaces or punctuation."""
-    return exact(text).replace(" ", "").translate(_CONFUSION_TABLE)
+    """`exact` with OCR confusions folded and no spaces or punctuation.
+
+    Also folded: "rn" → "m" (the classic confusion), and a doubled letter → one (a CTC recogniser often
+    reads "dd" as "d": "Weding" for "Wedding")."""
+    t = exact(text).replace(" ", "").translate(_CONFUSION_TABLE).replace("rn", "m")
+    return _DOUBLE.sub(r"\1", t)
 
 
 @dataclass(frozen=True)

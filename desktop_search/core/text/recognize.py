@@ -11,7 +11,8 @@ The pipeline, all in numpy + Pillow:
 3. the detector runs at `DETECT_SIDE`; the DB post-processing (threshold, connected components,
    minimum-area rectangles, score, "unclip") is done here in numpy, without cv2 or pyclipper;
 4. each box is cut out with a perspective transform (Pillow's QUAD transform), turned upright when tall,
-   checked by the 0/180° direction classifier, and read by the CTC recogniser in batches of similar width.
+   and read by the CTC recogniser in batches of similar width; a line the 0/180° direction classifier calls
+   upside down is read both ways and the surer reading kept.
 
 Boxes are stored in coordinates relative to the upright image (0..1), so a re-saved or resized copy of
 a photo has the same boxes.
@@ -186,10 +187,11 @@ class TextEngine:
 
     # -- recognition
 
-    def _classify(self, crops: list[Image.Image]) -> list[Image.Image]:
+    def upside_down(self, crops: list[Image.Image]) -> list[bool]:
+        """The 0/180° classifier's verdict per line crop (True: probably upside down)."""
+        flags = [False] * len(crops)
         if self.cls is None or not crops:
-            return crops
-        out = list(crops)
+            return flags
         for start in range(0, len(crops), REC_BATCH):
             batch = crops[start:start + REC_BATCH]
             x = np.zeros((len(batch), 3, 48, 192), dtype=np.float32)
@@ -199,9 +201,21 @@ class TextEngine:
                 x[i, :, :, :w] = (a.transpose(2, 0, 1) / 255.0 - 0.5) / 0.5
             probs = self.cls.run(None, {self.cls.get_inputs()[0].name: x})[0]
             for i, p in enumerate(probs):
-                if int(np.argmax(p)) == 1 and p[1] > CLS_THRESH:
-                    out[start + i] = batch[i].rotate(180)
-        return out
+                flags[start + i] = bool(int(np.argmax(p)) == 1 and p[1] > CLS_THRESH)
+        return flags
+
+    def read_lines(self, crops: list[Image.Image]) -> list[tuple[str, float]]:
+        """Read each crop; a crop the classifier calls upside down is read both ways, the surer reading
+        kept (the classifier alone turns some italic and bold lines over that were upright)."""
+        results = self.recognize(crops)
+        flags = self.upside_down(crops)
+        flipped = [i for i, f in enumerate(flags) if f]
+        if flipped:
+            again = self.recognize([crops[i].rotate(180) for i in flipped])
+            for i, alt in zip(flipped, again, strict=True):
+                if alt[1] > results[i][1]:
+                    results[i] = alt
+        return results
 
     def recognize(self, crops: list[Image.Image]) -> list[tuple[str, float]]:
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
@@ -479,8 +493,8 @@ def read_text(
     prob, sx, sy = eng.probability_map(rgb, DETECT_SIDE)
     boxes = boxes_from_map(prob, sx, sy, W, H)
     if boxes:
-        crops = eng._classify([crop_box(rgb, b) for b in boxes])
-        for box, (text, conf) in zip(boxes, eng.recognize(crops), strict=True):
+        crops = [crop_box(rgb, b) for b in boxes]
+        for box, (text, conf) in zip(boxes, eng.read_lines(crops), strict=True):
             if not text or conf < DROP_SCORE:
                 continue
             rel = tuple((float(x) / W, float(y) / H) for x, y in box)
