@@ -38,7 +38,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
 # Longest side of the detector's first, cheap look (the fast exit), and of its full look.
-PROBE_SIDE = 512
+PROBE_SIDE = 384
 DETECT_SIDE = 960
 # DB post-processing (PaddleOCR's defaults for PP-OCR).
 BIN_THRESH = 0.3
@@ -155,6 +155,8 @@ class TextEngine:
         opts.intra_op_num_threads = threads or int(os.environ.get("DESKTOP_SEARCH_OCR_THREADS", "2"))
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
+        # a background stage on a shared machine: threads sleep rather than spin between operators
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         self.det = ort.InferenceSession(str(self.files.det), opts, providers=providers)
         self.rec = ort.InferenceSession(str(self.files.rec), opts, providers=providers)
@@ -460,16 +462,20 @@ def crop_box(rgb: Image.Image, box: np.ndarray) -> Image.Image:
 # ------------------------------------------------------------------------------------------- public
 
 
-def has_text_probe(rgb: Image.Image, eng: TextEngine | None = None) -> bool:
-    """The fast exit's question: does a small look find any text-like region?"""
-    eng = eng or engine()
-    prob, _, _ = eng.probability_map(rgb, PROBE_SIDE)
+def _probe(rgb: Image.Image, eng: TextEngine) -> tuple[bool, tuple[np.ndarray, float, float]]:
+    prob_map = eng.probability_map(rgb, PROBE_SIDE)
+    prob = prob_map[0]
     mask = prob > BIN_THRESH
     if mask.sum() < PROBE_MIN_PIXELS or prob.max() < PROBE_MIN_PEAK:
-        return False
+        return False, prob_map
     _rows, starts, ends, labels = label_components(mask)
     sizes = np.bincount(labels, weights=(ends - starts))
-    return bool(sizes.max() >= PROBE_MIN_PIXELS)
+    return bool(sizes.max() >= PROBE_MIN_PIXELS), prob_map
+
+
+def has_text_probe(rgb: Image.Image, eng: TextEngine | None = None) -> bool:
+    """The fast exit's question: does a small look find any text-like region?"""
+    return _probe(rgb, eng or engine())[0]
 
 
 def read_text(
@@ -486,11 +492,17 @@ def read_text(
     rgb = load_upright(image)
     W, H = rgb.size
     result = RecognizedText(width=W, height=H)
-    if probe and not has_text_probe(rgb, eng):
-        result.probed_only = True
-        result.seconds = time.perf_counter() - t0
-        return result
-    prob, sx, sy = eng.probability_map(rgb, DETECT_SIDE)
+    prob_map = None
+    if probe:
+        found, prob_map = _probe(rgb, eng)
+        if not found:
+            result.probed_only = True
+            result.seconds = time.perf_counter() - t0
+            return result
+        # an image no larger than the probe's size: the probe's map is the full look already
+        if max(W, H) > PROBE_SIDE:
+            prob_map = None
+    prob, sx, sy = prob_map if prob_map is not None else eng.probability_map(rgb, DETECT_SIDE)
     boxes = boxes_from_map(prob, sx, sy, W, H)
     if boxes:
         crops = [crop_box(rgb, b) for b in boxes]

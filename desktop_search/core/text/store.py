@@ -192,6 +192,7 @@ def _score(terms: Sequence[Term], exact_text: str, loose_text: str) -> tuple[flo
     got: list[Term] = []
     score = 0.0
     exact_nospace = exact_text.replace(" ", "").replace("\n", "")
+    exact_words = set(exact_text.split())
     for t in terms:
         if t.phrase:
             if t.text not in exact_text:
@@ -200,8 +201,10 @@ def _score(terms: Sequence[Term], exact_text: str, loose_text: str) -> tuple[flo
             score += t.weight
         elif t.text in loose_text:
             got.append(t)
-            # a little less when only the confusion-folded form matched (0 read as O, l as 1, ...)
-            score += t.weight if t.plain in exact_nospace else 0.9 * t.weight
+            # a little less when only the confusion-folded form matched (0 read as O, l as 1, ...),
+            # and when the word is only a part of a longer one ("linven" in "dolinven")
+            w = t.weight if t.plain in exact_nospace else 0.9 * t.weight
+            score += w if t.plain in exact_words else 0.97 * w
     return (score / total if total else 0.0), got
 
 
