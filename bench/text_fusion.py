@@ -4,7 +4,8 @@
 
 Builds a library (PhotoLibrary, builtin model) of 1,000 Flickr8k dev photos and the images of text of
 bench/text_images.py, reads their text into the same database (core/text/store.py), then compares for
-each rule "fused = meaning + beta * t if t >= tau" (t = search_text's score, 0..1):
+each rule "fused = m + beta * t if t >= tau" (t = search_text's score, 0..1; m = the meaning score
+scaled to 0..1 over the query's candidates, best = 1: the library's scores are logits of no fixed scale):
 - caption queries (the first caption of each dev photo): R@1 of its photo, and how often an image of text
   enters the top 5 (a caption is no text query: it should not);
 - word queries (a word written in at most 5 images of text, 4+ letters, >= 14 px): top-5 rate.
@@ -31,8 +32,7 @@ import text_images  # noqa: E402
 from _common import CACHE_DIR, DEFAULT_DATA  # noqa: E402
 
 POOL = 300
-RULES = [(0.0, 1.0), (0.05, 0.99), (0.1, 0.99), (0.2, 0.99), (1.0, 0.99), (0.1, 0.75), (0.2, 0.75),
-         (1.0, 0.75), (0.1, 0.5), (1.0, 0.5)]
+RULES = [(0.0, 1.0)] + [(b, t) for t in (0.99, 0.75, 0.5) for b in (0.1, 0.25, 0.5, 1.0)]
 
 
 def main() -> None:
@@ -44,6 +44,7 @@ def main() -> None:
     p.add_argument("--photos", type=int, default=1000)
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--words", type=int, default=400)
+    p.add_argument("--work", type=Path, help="keep the library here, and reuse it when it is there")
     a = p.parse_args()
     dev = a.flickr / "splits" / "dev.txt"
     if not dev.exists():
@@ -54,15 +55,17 @@ def main() -> None:
         text_images.generate(images_dir, 240)
     manifest = json.loads((images_dir / "manifest.json").read_text(encoding="utf-8"))
 
-    work = Path(tempfile.mkdtemp(prefix="text_fusion_"))
+    work = a.work or Path(tempfile.mkdtemp(prefix="text_fusion_"))
+    reuse = (work / "lib" / "library.db").exists()
     os.environ["DESKTOP_SEARCH_HOME"] = str(work / "home")
     folder = work / "photos"
-    folder.mkdir()
     names = [n.strip() for n in dev.read_text().splitlines() if n.strip()][: a.photos]
-    for n in names:
-        shutil.copy(a.flickr / "images" / n, folder / n)
-    for item in manifest["images"]:
-        shutil.copy(images_dir / item["file"], folder / item["file"])
+    if not reuse:
+        folder.mkdir(parents=True)
+        for n in names:
+            shutil.copy(a.flickr / "images" / n, folder / n)
+        for item in manifest["images"]:
+            shutil.copy(images_dir / item["file"], folder / item["file"])
 
     from desktop_search.core.app import PhotoLibrary
     from desktop_search.core.db.engine import connect
@@ -71,10 +74,11 @@ def main() -> None:
     from desktop_search.core.types import SearchQuery
 
     lib = PhotoLibrary.open(work / "lib")
-    lib.add_folder(str(folder))
     t0 = time.perf_counter()
-    for _ in lib.index():
-        pass
+    if not reuse:
+        lib.add_folder(str(folder))
+        for _ in lib.index():
+            pass
     index_s = time.perf_counter() - t0
     conn = connect(work / "lib" / "library.db")
     store.ensure_text_schema(conn)
@@ -89,8 +93,10 @@ def main() -> None:
     def fused_rank(query: str, target: int) -> dict[tuple[float, float], tuple[int, int]]:
         """Per rule: (rank of target, images of text in the top 5)."""
         results = lib.search(SearchQuery(text=query, limit=POOL))
-        meaning = {r.photo_id: r.score for r in results}
-        floor = min(meaning.values()) if meaning else 0.0
+        raw = {r.photo_id: r.score for r in results}
+        lo, hi = (min(raw.values()), max(raw.values())) if raw else (0.0, 1.0)
+        meaning = {i: (s - lo) / (hi - lo) if hi > lo else 1.0 for i, s in raw.items()}
+        floor = 0.0
         hits = {h[0]: h[1] for h in store.search_text(conn, query, limit=POOL)}
         out = {}
         for beta, tau in RULES:
@@ -137,7 +143,8 @@ def main() -> None:
               f"{100 * intrusions[rule] / len(queries):18.1f}%  {100 * top5[rule] / max(1, len(words)):9.1f}%")
     lib.close()
     conn.close()
-    shutil.rmtree(work, ignore_errors=True)
+    if not a.work:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

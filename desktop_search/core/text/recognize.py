@@ -282,7 +282,7 @@ def load_upright(image: str | os.PathLike[str] | Image.Image | np.ndarray, side:
     else:
         im = Image.open(image)
         if im.format == "JPEG":
-            # draft keeps the size >= the request: both sides at least side/2 (the box is scaled later)
+            # JPEG draft decodes at 1/2, 1/4 or 1/8 scale, never below the requested size
             w, h = im.size
             s = side / max(w, h)
             if s < 0.5:
