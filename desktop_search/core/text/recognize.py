@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
 # Longest side of the detector's first, cheap look (the fast exit), and of its full look.
-PROBE_SIDE = 384
+PROBE_SIDE = 448
 DETECT_SIDE = 960
 # DB post-processing (PaddleOCR's defaults for PP-OCR).
 BIN_THRESH = 0.3
