@@ -150,3 +150,17 @@ def test_describing_words_find_no_text(filled: sqlite3.Connection) -> None:
     # "dog on the beach": only the photos that say DOG or BEACH, never the others
     assert set(_ids(store.search_text(filled, "dog on the beach"))) == {2, 8}
     assert store.search_text(filled, "") == []
+
+
+def test_fusion_raises_photos_that_hold_the_words_and_leaves_descriptions_alone() -> None:
+    from desktop_search.core.text.fusion import fuse
+
+    meaning = {10: 9.0, 11: 8.5, 12: 5.0, 14: 3.0}  # logits of no fixed scale
+    # "receipt hotel miramar": photo 12 says it all, photo 13 (no meaning candidate) most of it, 11 a part
+    fused = fuse(meaning, [(12, 1.0, "HOTEL MIRAMAR"), (13, 0.8, "MIRAMAR"), (11, 0.4, "HOTEL")])
+    assert [f[0] for f in fused] == [12, 10, 11, 13, 14]
+    assert fused[0][2] == "HOTEL MIRAMAR" and fused[1][2] is None
+    assert fused[3][2] == "MIRAMAR"
+    # "dog on the beach": a photo that only says BEACH (t = 0.63) keeps its meaning rank
+    assert [f[0] for f in fuse(meaning, [(12, 0.63, "BEACH")])] == [10, 11, 12, 14]
+    assert fuse({}, []) == []
