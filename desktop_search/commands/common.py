@@ -62,6 +62,8 @@ def consume(events: Iterator[IndexProgress], show: bool) -> IndexProgress | None
             filled = int(width * event.done / event.total)
             bar = "█" * filled + "░" * (width - filled)
             line = f"Indexing {bar} {event.done}/{event.total}  {event.rate:5.1f} photos/s  ETA {_fmt_eta(event.eta_s)}"
+        elif event.phase == "text" and event.total:
+            line = f"{event.message or event.phase}  ETA {_fmt_eta(event.eta_s)}"
         else:
             line = event.message or event.phase
         sys.stderr.write("\r\x1b[2K" + line)

@@ -150,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
             good = sum(r.good for r in results)
             if args.json:
                 rows = [
-                    {"path": r.path, "relevance": r.relevance, "match": r.strength, "score": round(r.score, 4)}
+                    {"path": r.path, "relevance": r.relevance, "match": r.strength, "score": round(r.score, 4),
+                     "text": r.text_match}
                     for r in results
                 ]
                 print(json.dumps({"query": text, "filters": filters.as_json(), "ms": round(ms, 2),
@@ -164,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
                 for i, r in enumerate(results, 1):
                     figure = f"{r.relevance:3.0f} {r.strength:<6s}" if r.relevance is not None else f"{r.score:6.3f}"
                     print(f"{i:3d}. {figure}  {shown(r.path)}")
+                    if r.text_match is not None:  # found by the text in it: the line that matched
+                        print(f"{'':14s}text: {shown(r.text_match)}")
                 if not results:
                     print(f"   (no photos found: {_why_none(args, filters)})")
         if lib.model_warning:

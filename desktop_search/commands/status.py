@@ -39,9 +39,23 @@ def run(args: argparse.Namespace) -> int:
             print(f"Upgrade: the {status.model} model has new weights; {counted(status.upgrading, 'photo')} "
                   "still to re-embed ('desktop-search index' or the window does it; searches use the "
                   "previous vectors until then)")
+        if status.text_pending is not None:
+            print(f"Text:    {_text_line(status.text_read or 0, status.text_pending)}")
         if args.errors:
             for err in lib.errors():
                 print(f"{shown(err.path)}: {shown(err.reason)}")
         return 0
     finally:
         lib.close()
+
+
+def _text_line(read: int, pending: int) -> str:
+    """The text-in-photos line of the plain status (docs/TEXT.md)."""
+    from ..core import settings
+
+    line = f"{counted(read, 'photo')} read"
+    if pending:
+        line += f" · {pending:,} still to read"
+        line += (" (reading text is turned off: read_text_in_photos in the settings)"
+                 if not settings.load().read_text_in_photos else " ('desktop-search index' or the window reads them)")
+    return line

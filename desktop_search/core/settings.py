@@ -48,6 +48,9 @@ class Settings:
     sort_order: str = "relevance"
     #: watch the folders for changes while the window is open
     watch_folders: bool = True
+    #: read the text in photos after indexing them (screenshots, receipts, signs: docs/TEXT.md), so
+    #: that words written in a photo find it; off: no new text is read (what was read still answers)
+    read_text_in_photos: bool = True
     #: the main window's size and place when it was last closed (Qt's ``saveGeometry``, base64);
     #: empty: the default size, centred
     window_geometry: str = ""

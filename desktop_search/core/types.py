@@ -80,6 +80,9 @@ class SearchResult:
     #: how well the photo matches, 0-100, on one scale for text and example searches
     #: (core/search/relevance.py: 50 a good match, 75 a strong one); ``score`` is the model's raw figure
     relevance: float | None = None
+    #: the recognised line of the photo's text that holds the query's words, where the photo was
+    #: found (raised) by its text; None otherwise (docs/TEXT.md)
+    text_match: str | None = None
 
     @property
     def strength(self) -> str | None:
@@ -189,7 +192,8 @@ class IndexCounts:
 class IndexProgress:
     """One progress event of an indexing job.
 
-    phase: "scan" (walking folders), "embed" (decoding and running the network), "done".
+    phase: "scan" (walking folders), "embed" (decoding and running the network), "text" (the text
+    job reading the text in photos, ``PhotoLibrary.read_texts``), "done", "cancelled".
     done/total count photos of the current phase; rate is photos per second; eta_s is None
     until a rate is known.
     """
@@ -218,6 +222,11 @@ class LibraryStatus:
     #: photos the library's model still has to re-embed after its weights changed (the built-in
     #: model's upgrade: the old vectors answer meanwhile); None when no upgrade is under way
     upgrading: int | None = None
+    #: indexed photos whose text is still to read (not yet, or their contents changed); None where
+    #: text recognition is unavailable (docs/TEXT.md)
+    text_pending: int | None = None
+    #: photos whose text has been read (with text or without)
+    text_read: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)

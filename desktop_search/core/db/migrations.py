@@ -6,15 +6,32 @@ a backup copy of the database file is taken before any step runs on an existing 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from sqlalchemy import Connection
 
 from .schema import Base
 
+log = logging.getLogger(__name__)
+
 
 def _create_v1(conn: Connection) -> None:
     Base.metadata.create_all(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1]
+def _text_tables_v2(conn: Connection) -> None:
+    """The recognised text of photos and its full-text index (core/text/store.py, docs/TEXT.md § 4).
+
+    Inside the migration's transaction. A SQLite without FTS5's trigram tokenizer (< 3.34) gets no
+    text tables: text search is then off (``store.has_text_tables`` is False) and nothing else changes."""
+    from ..text.store import TextSearchUnavailable, create_text_tables
+
+    raw = conn.connection.driver_connection
+    try:
+        create_text_tables(raw)  # type: ignore[arg-type]
+    except TextSearchUnavailable as exc:
+        log.warning("text search is off: %s", exc)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _text_tables_v2]

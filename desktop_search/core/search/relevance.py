@@ -132,6 +132,18 @@ def scale_beside(weights: Path, version: str) -> RelevanceScale | None:
     return load_scale(weights.with_name(f"{weights.stem}-relevance.json"), version)
 
 
+def found_by_text(text_score: float, relevance: float | None) -> float:
+    """The relevance of a photo raised by its recognised text (docs/TEXT.md): at least
+    :data:`STRONG` (75) when three quarters of the query's words (by weight) are in its text — the
+    fusion's threshold —, rising to :data:`NAMED` (90, as a photo the query names by its file name)
+    when all of them are there as written; its own relevance when that is higher."""
+    from ..text.fusion import TAU
+
+    share = min(1.0, max(0.0, (text_score - TAU) / (1.0 - TAU)))
+    floor = STRONG + (NAMED - STRONG) * share
+    return round(max(floor, relevance if relevance is not None else 0.0), 1)
+
+
 def logistic_width(good: float, strong: float) -> float:
     """The curve's width that puts relevance 75 at ``strong`` when 50 is at ``good``."""
     return max((strong - good) / math.log(3.0), 1e-6)

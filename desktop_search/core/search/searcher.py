@@ -11,7 +11,7 @@ import os
 import sqlite3
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import numpy as np
@@ -22,24 +22,32 @@ from ..library.imageio import ImageDecodeError, decode
 from ..library.scanner import content_hash, normalise
 from ..models import EmbeddingModel
 from ..models.device import available_cores
+from ..text.fusion import TAU, fuse
 from ..types import SearchQuery, SearchResult
 from .filenames import FileNameIndex
 from .filenames import merge as merge_named
 from .filters import Fetch, Narrowing, narrowing
 from .matrix import Filters, VectorMatrix
-from .relevance import Part, rate
+from .relevance import Part, found_by_text, rate
 from .vector_store import parse_dt
 
 log = logging.getLogger(__name__)
 
 #: text queries whose vectors are remembered
 QUERY_CACHE = 256
+#: the meaning candidates the text fusion scales over (as measured: bench/text_fusion.py), and the
+#: most text hits it takes
+TEXT_CANDIDATES = 300
+
+#: (query text, limit) -> photos whose recognised text holds its words: (id, score 0..1, matching line)
+TextHits = Callable[[str, int], list[tuple[int, float, str]]]
 
 
 class Searcher:
-    def __init__(self, fetch: Fetch, file_names: FileNameIndex) -> None:
+    def __init__(self, fetch: Fetch, file_names: FileNameIndex, text_hits: TextHits | None = None) -> None:
         self._fetch = fetch
         self._file_names = file_names
+        self._text_hits = text_hits
         self._query_cache: dict[tuple[str, str], np.ndarray] = {}
         self._query_lock = threading.Lock()
 
@@ -74,6 +82,9 @@ class Searcher:
         share = 1.0 / len(parts)
         weighted = [(v, w * share, img) for v, w, img in parts]
         hits = matrix.search(weighted, model.fusion, query.limit, filters, query.min_score)
+        by_text: dict[int, tuple[float, str]] = {}
+        if query.text and query.text.strip() and self._text_hits is not None:
+            hits, by_text = self._with_text(query, model, matrix, weighted, filters, hits)
         named: dict[int, int] = {}
         if query.text and query.text.strip():
             # a photo the query names by its file name comes first (scores unchanged; search/filenames.py)
@@ -89,7 +100,41 @@ class Searcher:
             [sc for _, sc in hits], [Part(v, w, img) for v, w, img in weighted], model, query.text,
             [pid in named for pid, _ in hits],
         )
-        return self._results(hits, relevance)
+        if by_text:  # a photo found by its text is a strong match (relevance.found_by_text)
+            relevance = [found_by_text(by_text[pid][0], rel) if pid in by_text else rel
+                         for (pid, _), rel in zip(hits, relevance, strict=True)]
+        return self._results(hits, relevance, {pid: line for pid, (_, line) in by_text.items()})
+
+    def _with_text(
+        self, query: SearchQuery, model: EmbeddingModel, matrix: VectorMatrix,
+        weighted: list[tuple[np.ndarray, float, bool]], filters: Filters, hits: list[tuple[int, float]],
+    ) -> tuple[list[tuple[int, float]], dict[int, tuple[float, str]]]:
+        """The meaning ranking fused with the photos whose text holds the query's words
+        (``text/fusion.py``, the rule measured in docs/TEXT.md § 5: meaning scaled to 0..1 over the
+        top 300, plus the text score where that is at least 0.75). Scores stay the model's; the
+        second value maps each photo raised by its text to (text score, its matching line)."""
+        assert query.text is not None
+        try:
+            found = [h for h in self._text_hits(query.text.strip(), TEXT_CANDIDATES) if h[1] >= TAU]  # type: ignore[misc]
+        except Exception:  # the text layer never costs the search
+            log.warning("searching the text in photos failed", exc_info=True)
+            return hits, {}
+        if not found:
+            return hits, {}
+        pool = hits
+        if len(hits) >= query.limit and query.limit < TEXT_CANDIDATES:
+            pool = matrix.search(weighted, model.fusion, TEXT_CANDIDATES, filters, query.min_score)
+        meaning = dict(pool)
+        outside = [pid for pid, _, _ in found if pid not in meaning]
+        # photos outside the candidates: their own scores, and only where the filters keep them
+        extra = dict(matrix.scores_of(weighted, model.fusion, outside, filters)) if outside else {}
+        kept = [h for h in found if h[0] in meaning or h[0] in extra]
+        fused = fuse(meaning, kept)
+        scores = {**extra, **meaning}
+        ranked = [(pid, scores[pid]) for pid, _, _ in fused][: query.limit]
+        t = {pid: score for pid, score, _ in kept}
+        lines = {pid: (t[pid], line) for pid, _, line in fused if line is not None}
+        return ranked, lines
 
     def _query_vector(self, model: EmbeddingModel, text: str) -> np.ndarray:
         """The query's vector; recent ones are remembered (the window re-runs the current query
@@ -152,7 +197,8 @@ class Searcher:
         sql = narrowed.ids_sql()
         return frozenset(r[0] for r in self._fetch(*sql)) if sql else frozenset()
 
-    def _results(self, hits: list[tuple[int, float]], relevance: Sequence[float | None] = ()) -> list[SearchResult]:
+    def _results(self, hits: list[tuple[int, float]], relevance: Sequence[float | None] = (),
+                 text_lines: dict[int, str] | None = None) -> list[SearchResult]:
         """Plain result objects for ``hits``, in their order (one plain SQL query: no ORM objects, no
         statement compilation; this is on the path of every search)."""
         if not hits:
@@ -183,6 +229,7 @@ class Searcher:
                     thumbnail_path=thumb if (thumb := r[8] and from_db(r[8])) and os.path.exists(thumb) else None,
                     file_date=_file_date(r[9]),
                     relevance=rel,
+                    text_match=(text_lines or {}).get(pid),
                 )
             )
         return out

@@ -46,36 +46,46 @@ def trigram_supported(conn: sqlite3.Connection) -> bool:
         return False
 
 
-def ensure_text_schema(conn: sqlite3.Connection) -> None:
-    """Create the text tables and triggers when missing (safe to call on every open)."""
+_TEXT_DDL = (
+    """CREATE TABLE IF NOT EXISTS photo_text (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        content_hash TEXT NOT NULL,
+        engine TEXT NOT NULL,
+        read_at REAL NOT NULL,
+        line_count INTEGER NOT NULL,
+        lines TEXT NOT NULL
+    )""",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS photo_text_fts USING fts5(exact, loose, tokenize='trigram')",
+    # a photo removed from the library (its photo_text row goes by cascade) leaves the index too
+    """CREATE TRIGGER IF NOT EXISTS photo_text_fts_delete AFTER DELETE ON photo_text BEGIN
+        DELETE FROM photo_text_fts WHERE rowid = old.photo_id;
+    END""",
+    "CREATE TABLE IF NOT EXISTS photo_text_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+
+def create_text_tables(conn: sqlite3.Connection) -> None:
+    """The text tables and triggers, created when missing, in the caller's transaction (the library's
+    schema migration, ``db/migrations.py``). Raises :class:`TextSearchUnavailable` on SQLite < 3.34."""
     if not trigram_supported(conn):
         raise TextSearchUnavailable(f"SQLite {sqlite3.sqlite_version} has no FTS5 trigram tokenizer (needs 3.34)")
+    for statement in _TEXT_DDL:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT OR IGNORE INTO photo_text_meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+    )
+
+
+def ensure_text_schema(conn: sqlite3.Connection) -> None:
+    """Create the text tables and triggers when missing (safe to call on every open), committed."""
     with conn:
-        conn.execute(
-            """CREATE TABLE IF NOT EXISTS photo_text (
-                photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
-                content_hash TEXT NOT NULL,
-                engine TEXT NOT NULL,
-                read_at REAL NOT NULL,
-                line_count INTEGER NOT NULL,
-                lines TEXT NOT NULL
-            )"""
-        )
-        conn.execute(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS photo_text_fts USING fts5(exact, loose, tokenize='trigram')"
-        )
-        # a photo removed from the library (its photo_text row goes by cascade) leaves the index too
-        conn.execute(
-            """CREATE TRIGGER IF NOT EXISTS photo_text_fts_delete AFTER DELETE ON photo_text BEGIN
-                DELETE FROM photo_text_fts WHERE rowid = old.photo_id;
-            END"""
-        )
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS photo_text_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-        )
-        conn.execute(
-            "INSERT OR IGNORE INTO photo_text_meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-        )
+        create_text_tables(conn)
+
+
+def has_text_tables(conn: sqlite3.Connection) -> bool:
+    """Whether this library has the text tables (every library of schema 2 on a SQLite with trigrams)."""
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'photo_text_fts'").fetchone()
+    return row is not None
 
 
 def save_text(
@@ -127,14 +137,15 @@ _PENDING_WHERE = (
 )
 
 
-def pending(conn: sqlite3.Connection, limit: int | None = None) -> list[tuple[int, str, str]]:
-    """Indexed photos not read yet, or whose contents changed since: (photo id, path, content hash).
+def pending(conn: sqlite3.Connection, limit: int | None = None, after_id: int = 0) -> list[tuple[int, str, str]]:
+    """Indexed photos not read yet, or whose contents changed since: (photo id, path, content hash),
+    by id, those after ``after_id`` only (a job walks the list once, whatever fails on the way).
 
     Paths are as Python has them (the database's escaped form undone)."""
     from desktop_search.core.db.pathtext import from_db
 
-    sql = f"SELECT p.id, p.path, p.content_hash {_PENDING_WHERE} ORDER BY p.id"
-    rows = conn.execute(sql + (f" LIMIT {int(limit)}" if limit is not None else "")).fetchall()
+    sql = f"SELECT p.id, p.path, p.content_hash {_PENDING_WHERE} AND p.id > ? ORDER BY p.id"
+    rows = conn.execute(sql + (f" LIMIT {int(limit)}" if limit is not None else ""), (int(after_id),)).fetchall()
     return [(int(i), from_db(path), str(h)) for i, path, h in rows]
 
 
