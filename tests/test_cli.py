@@ -52,13 +52,15 @@ def test_index_search_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[
     lib = str(tmp_path / "lib")
     assert main(["index", "--library", lib, "--model", "tiny", str(photos), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"added", "updated", "moved", "removed", "unchanged", "failed", "embedded", "seconds"}
+    assert set(out) == {"added", "updated", "moved", "removed", "unchanged", "failed", "embedded", "seconds",
+                        "text_read", "text_seconds"}
+    assert out["text_read"] == 8  # the text job followed the embeddings
     assert out["added"] == 8 and out["embedded"] == 8
 
     assert main(["status", "--library", lib, "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status == {"photos": 8, "indexed": 8, "pending": 0, "errors": 0, "model": "tiny", "folders": 1,
-                      "upgrading": None}
+                      "upgrading": None, "text_pending": 0, "text_read": 8}
 
     queries = tmp_path / "queries.txt"
     queries.write_text("red\nblue\n")
