@@ -70,6 +70,7 @@ def run_self_test(model_name: str | None = None) -> int:
             if heic:
                 checks["HEIC photos indexed"] = any(Path(h.path).name == heic_name for h in text_hits)
             checks["thumbnails written"] = all(h.thumbnail_path and os.path.exists(h.thumbnail_path) for h in text_hits)
+            _check_text_in_photos(lib, photos, checks)
         finally:
             lib.close()
     ok = all(checks.values())
@@ -80,3 +81,24 @@ def run_self_test(model_name: str | None = None) -> int:
     print(f"self-test {'passed' if ok else 'FAILED'} in {time.monotonic() - started:.1f} s (model {status.model})")
     sys.stdout.flush()
     return 0 if ok else 1
+
+
+def _check_text_in_photos(lib, photos: Path, checks: dict[str, bool]) -> None:  # type: ignore[no-untyped-def]
+    """A sign reading HOTEL MIRAMAR, indexed and read by the text job, is found by a word of it
+    (proves the text recognition models are in the bundle: docs/TEXT.md)."""
+    from PIL import ImageFont
+
+    from .core.types import SearchQuery
+
+    if not lib.can_read_text():
+        checks["text in photos readable (onnxruntime and the PP-OCR models)"] = False
+        return
+    sign = Image.new("RGB", (480, 160), (250, 250, 250))
+    ImageDraw.Draw(sign).text((30, 50), "HOTEL MIRAMAR", font=ImageFont.load_default(size=44), fill=(10, 10, 10))
+    sign.save(photos / "IMG_0003.png")
+    for _event in lib.index():
+        pass
+    for _event in lib.read_texts():
+        pass
+    hits = lib.search(SearchQuery(text="miramar", limit=3))
+    checks["text in photos found"] = bool(hits) and Path(hits[0].path).name == "IMG_0003.png" and bool(hits[0].text_match)
