@@ -11,9 +11,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+if TYPE_CHECKING:
+    from .core.app import PhotoLibrary
 
 
 def _scene(path: Path, sky: tuple[int, int, int], ground: tuple[int, int, int], seed: int) -> None:
@@ -83,7 +87,7 @@ def run_self_test(model_name: str | None = None) -> int:
     return 0 if ok else 1
 
 
-def _check_text_in_photos(lib, photos: Path, checks: dict[str, bool]) -> None:  # type: ignore[no-untyped-def]
+def _check_text_in_photos(lib: PhotoLibrary, photos: Path, checks: dict[str, bool]) -> None:
     """A sign reading HOTEL MIRAMAR, indexed and read by the text job, is found by a word of it
     (proves the text recognition models are in the bundle: docs/TEXT.md)."""
     from PIL import ImageFont
