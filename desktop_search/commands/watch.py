@@ -78,6 +78,18 @@ def run(args: argparse.Namespace) -> int:
             last = event
         return last
 
+    from desktop_search.core import settings
+
+    read_text = settings.load().read_text_in_photos and lib.can_read_text()
+
+    def read_texts() -> None:
+        """The text job after the embeddings (docs/TEXT.md): photos added or changed are read."""
+        if not read_text or stop.is_set():
+            return
+        last = drain(lib.read_texts(cancel=token[0]))
+        if last is not None and last.phase == "done" and last.done:
+            say(f"{_stamp()}  {last.message}")
+
     # Ctrl+C sets a flag and cancels the job in flight (at its next batch boundary) instead of raising
     # KeyboardInterrupt inside it, so decode workers are never left blocked at exit.
     stop = threading.Event()
@@ -108,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             last = drain(lib.index(cancel=token[0]))
             if last is not None and not stop.is_set():
                 say(f"{_stamp()}  Up to date: {_summary(last.counts)}")
+            read_texts()
         say(f"{_stamp()}  Watching {counted(len(folders), 'folder')}; press Ctrl+C to stop.")
         next_folder_check = time.monotonic() + 30.0
         while not stop.is_set():
@@ -133,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
                 break
             summary = _summary(last.counts) if last is not None else "nothing to do"
             say(f"{_stamp()}  {counted(len(batch), 'changed path')}: {summary}")
+            read_texts()
         say(f"{_stamp()}  Stopped.")
         return 0
     except KeyboardInterrupt:
