@@ -100,7 +100,10 @@ def test_searchable_by_meaning_before_the_text_is_read(indexed: tuple[PhotoLibra
     status = lib.status()
     assert status.indexed == 6 and status.text_pending == 6 and status.text_read == 0
     assert Path(lib.search(SearchQuery("red", limit=1))[0].path).name == "red.jpg"  # meaning answers already
+    nice_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) if hasattr(os, "getpriority") else 0
     events = list(lib.read_texts())
+    if hasattr(os, "getpriority"):  # the reading ran at low priority on its own thread, not the caller's
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == nice_before
     texts = [e for e in events if e.phase == "text"]
     assert texts[0].message == "Reading text in photos: 0 / 6"
     assert texts[-1].done == 6 and texts[-1].message == "Reading text in photos: 6 / 6"

@@ -20,6 +20,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -27,6 +29,9 @@ from ..cancel import Cancelled, CancelToken
 from ..filelock import WriterLock
 from ..text import store
 from ..types import IndexCounts, IndexProgress
+
+if TYPE_CHECKING:
+    from ..text.recognize import TextEngine
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,7 @@ BATCH = 8
 NICE = 10
 
 _engine_lock = threading.Lock()
-_engine: object | None = None
+_engine: TextEngine | None = None
 
 
 def progress_message(done: int, total: int) -> str:
@@ -58,7 +63,7 @@ def lower_priority() -> None:
         log.debug("cannot lower the text job's priority", exc_info=True)
 
 
-def text_engine() -> object:
+def text_engine() -> TextEngine:
     """The process's text engine for this job, built by the first job's (lowered) thread."""
     global _engine
     from ..text.recognize import TextEngine
@@ -96,25 +101,31 @@ def read_texts(
             yield IndexProgress("done", 0, 0, message="Text in photos is up to date")
             return
         yield IndexProgress("text", 0, total, message=progress_message(0, total))
-        if low_priority:
-            lower_priority()
-        try:
-            eng = text_engine()
-        except OcrUnavailable as exc:
-            yield IndexProgress("done", 0, total, message=f"Text recognition is unavailable: {exc}")
-            return
-        try:
-            yield from _read_all(conn, eng, writer_lock, cancel, total, poll_s)
-        except Cancelled:
-            yield IndexProgress("cancelled", 0, total, counts=IndexCounts(), message="Cancelled")
+        # the reading runs on a thread of its own, at low priority (the caller's thread keeps its own:
+        # the window's worker, a test runner); the engine is built there the first time, so the
+        # threads onnxruntime starts inherit that priority
+        with ThreadPoolExecutor(1, thread_name_prefix="text-reader") as reader:
+            if low_priority:
+                reader.submit(lower_priority).result()
+            try:
+                eng = reader.submit(text_engine).result()
+            except OcrUnavailable as exc:
+                yield IndexProgress("done", 0, total, message=f"Text recognition is unavailable: {exc}")
+                return
+            try:
+                yield from _read_all(conn, eng, reader, writer_lock, cancel, total, poll_s)
+            except Cancelled:
+                yield IndexProgress("cancelled", 0, total, counts=IndexCounts(), message="Cancelled")
     finally:
         raw.close()
 
 
 def _read_all(
-    conn: sqlite3.Connection, eng: object, writer_lock: WriterLock, cancel: CancelToken, total: int, poll_s: float
+    conn: sqlite3.Connection, eng: TextEngine, reader: ThreadPoolExecutor, writer_lock: WriterLock, cancel: CancelToken,
+    total: int, poll_s: float,
 ) -> Iterator[IndexProgress]:
-    from ..text.recognize import RecognizedText, read_text
+    from ..text import recognize
+    from ..text.recognize import RecognizedText
 
     name = getattr(getattr(eng, "files", None), "name", "") or "ppocr"
     done, last_id = 0, 0
@@ -134,7 +145,7 @@ def _read_all(
                     break  # pause (or stop) without holding the writer lock
                 last_id = photo_id
                 try:
-                    result = read_text(path, eng=eng)  # type: ignore[arg-type]
+                    result = reader.submit(recognize.read_text, path, eng=eng).result()
                 except Exception as exc:  # an unreadable file: no text (read again when it changes)
                     log.info("cannot read text in %s: %s", path, exc)
                     result = RecognizedText()
