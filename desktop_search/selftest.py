@@ -94,7 +94,7 @@ def _check_text_in_photos(lib: PhotoLibrary, photos: Path, checks: dict[str, boo
 
     from .core.types import SearchQuery
 
-    if not lib.can_read_text():
+    if not lib.text.can_read():
         checks["text in photos readable (onnxruntime and the PP-OCR models)"] = False
         return
     sign = Image.new("RGB", (480, 160), (250, 250, 250))

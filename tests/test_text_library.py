@@ -110,8 +110,8 @@ def test_searchable_by_meaning_before_the_text_is_read(indexed: tuple[PhotoLibra
     assert events[-1].phase == "done"
     status = lib.status()
     assert status.text_pending == 0 and status.text_read == 6
-    assert "MIRAMAR" in (lib.photo_text(_id(lib, "receipt.jpg")) or "")
-    assert lib.photo_text(_id(lib, "red.jpg")) == ""  # read, no text
+    assert "MIRAMAR" in (lib.text.photo_text(_id(lib, "receipt.jpg")) or "")
+    assert lib.text.photo_text(_id(lib, "red.jpg")) == ""  # read, no text
 
 
 def test_receipt_hotel_miramar_ranks_the_receipt_first(indexed: tuple[PhotoLibrary, Path]) -> None:
@@ -176,8 +176,8 @@ def test_a_changed_photo_is_read_again_and_a_deleted_ones_text_goes(
     read = _count_reads(monkeypatch)
     list(lib.read_texts())
     assert read == ["boarding.png"]
-    assert "C7" in (lib.photo_text(_id(lib, "boarding.png")) or "")
-    assert lib.photo_text(receipt) is None
+    assert "C7" in (lib.text.photo_text(_id(lib, "boarding.png")) or "")
+    assert lib.text.photo_text(receipt) is None
     assert not any(Path(r.path).name == "receipt.jpg" for r in lib.search(SearchQuery("miramar")))
     raw = sqlite3.connect(lib.root / "library.db")
     try:
@@ -271,7 +271,7 @@ def test_a_library_of_the_previous_schema_gains_the_text_tables(tmp_path: Path) 
     raw.close()
     lib = open_tiny(tmp_path / "lib")
     try:
-        assert lib.status().text_pending == 0 and lib.can_read_text()
+        assert lib.status().text_pending == 0 and lib.text.can_read()
         raw = sqlite3.connect(db)
         assert store.has_text_tables(raw)
         raw.close()

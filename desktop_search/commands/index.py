@@ -83,7 +83,7 @@ def _read_text(lib: Any, args: argparse.Namespace, show: bool) -> tuple[int | No
 
     if args.no_text or not settings.load().read_text_in_photos:
         return None, None
-    if not lib.can_read_text():
+    if not lib.text.can_read():
         return None, None
     started = time.monotonic()
     last = consume(lib.read_texts(), show)

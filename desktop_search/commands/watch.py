@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     from desktop_search.core import settings
 
-    read_text = settings.load().read_text_in_photos and lib.can_read_text()
+    read_text = settings.load().read_text_in_photos and lib.text.can_read()
 
     def read_texts() -> None:
         """The text job after the embeddings (docs/TEXT.md): photos added or changed are read."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,7 +27,7 @@ from .db import DatabaseError, Folder, Meta, Photo, PhotoStatus, Problem, Vector
 from .errors import UserError
 from .filelock import WriterLock
 from .indexing import FolderSpec, Indexer
-from .indexing.job import run_job
+from .indexing.job import exclusive, run_job
 from .indexing.model_change import VectorVersions
 from .indexing.text_job import read_texts
 from .library.folders import Folders
@@ -42,6 +41,7 @@ from .search.filters import choices as filter_choices
 from .search.matrix import EXACT_ROWS, VectorMatrix
 from .search.searcher import Searcher
 from .search.vector_store import Prefetch, load_matrix
+from .text.library import LibraryText
 from .types import (
     ErrorInfo,
     FolderInfo,
@@ -103,7 +103,8 @@ class PhotoLibrary:
         self._matrix_lock = threading.Lock()
         self._job_lock = threading.Lock()
         self._file_names = FileNameIndex(root / DB_NAME, read_only=self.read_only)
-        self._searcher = Searcher(self._fetch, self._file_names, self._text_hits)
+        self.text = LibraryText(self.engine)
+        self._searcher = Searcher(self._fetch, self._file_names, self.text.hits)
         self._folders = Folders(self.engine, self.thumbnails_dir)
 
     @classmethod
@@ -357,78 +358,13 @@ class PhotoLibrary:
     def _run_job(
         self, specs: list[FolderSpec], cancel: CancelToken | None, only: list[str] | None, watched: list[FolderSpec] | None = None
     ) -> Iterator[IndexProgress]:
-        self._check_writable("index")
-        if not self._job_lock.acquire(blocking=False):
-            raise UserError("another indexing job is already running on this library")
-        try:
-            yield from run_job(self._indexer, self._writer_lock, specs, cancel, only, watched, self._after_job,
-                               WRITER_LOCK_POLL_S)
-        finally:
-            self._job_lock.release()
+        yield from exclusive(self._job_lock, lambda: self._check_writable("index"), lambda: run_job(
+            self._indexer, self._writer_lock, specs, cancel, only, watched, self._after_job, WRITER_LOCK_POLL_S))
 
     def read_texts(self, cancel: CancelToken | None = None) -> Iterator[IndexProgress]:
-        """Read the text in the photos not read yet (or changed since): the job that follows
-        :meth:`index` (``indexing/text_job.py``), phase "text", pausable and cancellable through
-        ``cancel``; it resumes where it stopped, also after a restart."""
-        self._check_writable("read the text in photos")
-        if not self._job_lock.acquire(blocking=False):
-            raise UserError("another indexing job is already running on this library")
-        try:
-            yield from read_texts(self.engine, self._writer_lock, cancel, WRITER_LOCK_POLL_S)
-        finally:
-            self._job_lock.release()
-
-    def photo_text(self, photo_id: int) -> str | None:
-        """The text read in a photo, one recognised line a line ("" when it has none); None when it
-        has not been read (yet) or text search is unavailable."""
-        from .text import store
-
-        raw = self.engine.raw_connection()
-        try:
-            conn = raw.driver_connection
-            if not store.has_text_tables(conn):  # type: ignore[arg-type]
-                return None
-            lines = store.load_text(conn, photo_id)  # type: ignore[arg-type]
-        finally:
-            raw.close()
-        return None if lines is None else "\n".join(ln.text for ln in lines)
-
-    def _text_hits(self, text: str, limit: int) -> list[tuple[int, float, str]]:
-        """Photos whose recognised text holds the query's words (``text/store.py``): (id, score
-        0..1, the matching line); [] where text search is unavailable. Never fails a search."""
-        from .text import store
-
-        raw = self.engine.raw_connection()
-        try:
-            conn = raw.driver_connection
-            if not store.has_text_tables(conn):  # type: ignore[arg-type]
-                return []
-            return store.search_text(conn, text, limit=limit)  # type: ignore[arg-type]
-        except (sqlite3.Error, ValueError):
-            log.warning("searching the text in photos failed", exc_info=True)
-            return []
-        finally:
-            raw.close()
-
-    def can_read_text(self) -> bool:
-        """Whether this library can read the text in photos: text recognition is installed and its
-        SQLite has the text tables."""
-        return self._text_status()[0] is not None
-
-    def _text_status(self) -> tuple[int | None, int | None]:
-        """(photos whose text is still to read, photos read); (None, None) where text search or
-        recognition is unavailable."""
-        from .text import store
-        from .text.recognize import available
-
-        raw = self.engine.raw_connection()
-        try:
-            conn = raw.driver_connection
-            if not store.has_text_tables(conn) or not available():  # type: ignore[arg-type]
-                return None, None
-            return store.pending_count(conn), store.read_count(conn)[0]  # type: ignore[arg-type]
-        finally:
-            raw.close()
+        """The text job that follows :meth:`index`: phase "text" (``indexing/text_job.py``)."""
+        yield from exclusive(self._job_lock, lambda: self._check_writable("read the text in photos"),
+                             lambda: read_texts(self.engine, self._writer_lock, cancel, WRITER_LOCK_POLL_S))
 
     def _after_job(self) -> None:
         self._finish_model_switch()
@@ -514,7 +450,7 @@ class PhotoLibrary:
             problems = s.scalar(select(func.count()).select_from(Problem)) or 0
             folders = s.scalar(select(func.count()).select_from(Folder)) or 0
         photos = sum(by_status.values())
-        text_pending, text_read = self._text_status()
+        text_pending, text_read = self.text.status()
         return LibraryStatus(
             photos=photos,
             indexed=by_status.get(PhotoStatus.INDEXED, 0),

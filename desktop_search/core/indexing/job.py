@@ -4,10 +4,12 @@ finish a model switch or upgrade while it still holds the lock."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 
 from ..cancel import Cancelled, CancelToken
+from ..errors import UserError
 from ..filelock import WriterLock
 from ..types import IndexCounts, IndexProgress
 from .pipeline import FolderSpec, Indexer
@@ -45,3 +47,17 @@ def run_job(
         on_done()
     finally:
         writer_lock.release()
+
+
+def exclusive(
+    job_lock: threading.Lock, check_writable: Callable[[], None], job: Callable[[], Iterator[IndexProgress]]
+) -> Iterator[IndexProgress]:
+    """Run a job that writes (indexing, the text job) one at a time in this process; across
+    processes they meet at ``index.lock``."""
+    check_writable()
+    if not job_lock.acquire(blocking=False):
+        raise UserError("another indexing job is already running on this library")
+    try:
+        yield from job()
+    finally:
+        job_lock.release()
