@@ -502,3 +502,18 @@ def test_the_status_bar_says_when_the_model_is_upgrading(qtbot, make_window, tmp
     assert "25 photos still to re-embed" in window.count_label.toolTip()
     window.controller.status_changed.emit(LibraryStatus(40, 40, 0, 0, "builtin", 1, None))
     assert "upgrading" not in window.count_label.text()
+
+
+def test_the_watchers_news_is_a_warning_by_its_state_not_its_words(qtbot, make_window, library) -> None:
+    """The level came from the sentence ("unavailable" or "Cannot" in it); now from the state."""
+    from desktop_search.core.library.watcher import WatchState, WatchStatus
+
+    window = ready_window(qtbot, make_window, library)
+    icon = window.status_area.message_icon
+    window.controller.watch_status.emit(WatchStatus(WatchState.WATCHING, "Watching 1 folder for changes."))
+    assert window.message_label.text() == "Watching 1 folder for changes." and not icon.isVisible()
+    polled = WatchStatus(WatchState.POLLING, "Checking /photos every 30 s (a network filesystem).", "/photos")
+    window.controller.watch_status.emit(polled)
+    assert window.message_label.text() == polled.text and icon.isVisible()
+    window.controller.watch_status.emit(WatchStatus(WatchState.UNAVAILABLE, "/photos is not mounted.", "/photos"))
+    assert icon.isVisible()
