@@ -234,13 +234,13 @@ def child(root: Path, n: int, n_queries: int, n_outside: int, data: Path, args: 
 #: (label, where, attribute) of the stages timed by --stages; a step the code no longer has is skipped
 STAGES = (
     ("model name", "lib", "_search_model_name"),
-    ("encode query", "lib", "_query_vector"),
+    ("encode query", "searcher", "_query_vector"),
     ("matrix", "matrix", "search"),
     ("matrix: image sims", "matrix", "_image_sims"),
     ("matrix: text sims", "matrix", "_text_sims"),
     ("matrix: fusion", "fusion", "score"),
     ("matrix: top k", "module", "top_k"),
-    ("result rows", "lib", "_results"),
+    ("result rows", "searcher", "_results"),
 )
 
 
@@ -249,7 +249,7 @@ def stage_times(lib: Any, matrix: Any, model: Any, queries: list[Any]) -> dict[s
     timed by wrapping the steps in place; a stage called several times in a query is summed."""
     from desktop_search.core.search import matrix as matrix_module
 
-    owners = {"lib": lib, "matrix": matrix, "fusion": model.fusion, "module": matrix_module}
+    owners = {"lib": lib, "searcher": lib._searcher, "matrix": matrix, "fusion": model.fusion, "module": matrix_module}
     current: dict[str, float] = {}
     cpu: dict[str, float] = {}
     originals = []
@@ -286,7 +286,7 @@ def stage_times(lib: Any, matrix: Any, model: Any, queries: list[Any]) -> dict[s
         for query in queries:
             current.clear()
             cpu.clear()
-            getattr(lib, "_query_cache", {}).clear()  # encode every query (the timed runs above remembered them)
+            lib._searcher._query_cache.clear()  # encode every query (the timed runs above remembered them)
             t, c = time.perf_counter(), time.thread_time()
             lib.search(query)
             total, total_cpu = (time.perf_counter() - t) * 1000, (time.thread_time() - c) * 1000

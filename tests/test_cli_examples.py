@@ -91,7 +91,7 @@ def test_the_stored_vector_ranks_as_the_encoded_example_does(library: Path, tmp_
     photo = tmp_path / "photos" / "green_002.jpg"
     with PhotoLibrary.open(library) as lib:
         stored = lib.search(SearchQuery(image_paths=(str(photo),), limit=12))
-        lib._stored_example = lambda matrix, path: None  # type: ignore[method-assign]
+        lib._searcher._stored_example = lambda matrix, path: None  # type: ignore[method-assign]
         encoded = lib.search(SearchQuery(image_paths=(str(photo),), limit=12))
     # the same ranking up to ties (the stored vector is the float16 copy of the encoded one)
     assert stored[0].photo_id == encoded[0].photo_id

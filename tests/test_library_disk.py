@@ -12,8 +12,8 @@ from PIL import Image
 
 from desktop_search.core.app import PhotoLibrary
 from desktop_search.core.errors import UserError
-from desktop_search.core.indexing import pipeline
-from desktop_search.core.indexing.pipeline import thumbnail_file
+from desktop_search.core.indexing import photo as indexed_photo
+from desktop_search.core.indexing.photo import thumbnail_file
 from desktop_search.core.library import formats
 from tests.fakes import last_counts as run
 from tests.fakes import solid_image
@@ -55,7 +55,7 @@ def test_a_full_disk_under_the_library_is_one_message_not_a_failure_per_photo(
     for i in range(12):
         solid_image(photos / f"p{i:02d}.jpg", (20 * i, 100, 200), size=(300, 200))
     lib.add_folder(photos)
-    real = pipeline.make_thumbnail
+    real = indexed_photo.make_thumbnail
     written: list[Path] = []
 
     def disk_full(image: Image.Image, target: Path, size: int = 256) -> None:
@@ -66,7 +66,7 @@ def test_a_full_disk_under_the_library_is_one_message_not_a_failure_per_photo(
         written.append(target)
         raise OSError(errno.ENOSPC, "No space left on device", str(target))
 
-    monkeypatch.setattr(pipeline, "make_thumbnail", disk_full)
+    monkeypatch.setattr(indexed_photo, "make_thumbnail", disk_full)
     with caplog.at_level(logging.INFO), pytest.raises(UserError) as raised:
         run(lib.index())
     message = str(raised.value)
@@ -75,7 +75,7 @@ def test_a_full_disk_under_the_library_is_one_message_not_a_failure_per_photo(
     assert lib.errors() == [] and lib.status().errors == 0  # no photo blamed
     assert lib.status().pending == 12  # kept for the next run
     # space again: everything indexed, and the truncated thumbnail made again
-    monkeypatch.setattr(pipeline, "make_thumbnail", real)
+    monkeypatch.setattr(indexed_photo, "make_thumbnail", real)
     counts = run(lib.index())
     assert counts.embedded == 12 and counts.failed == 0
     for p in sorted(photos.iterdir()):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from desktop_search.core.models.fusion import LearnedFusion
+from desktop_search.core.search import kernels as K
 from desktop_search.core.search import matrix as M
 from desktop_search.core.search.matrix import VectorMatrix
 
@@ -129,8 +130,8 @@ def _brute_force(columns: tuple, parts, fusion, limit: int, filters: M.Filters |
             keep &= date >= filters.after
         if filters.before is not None:
             keep &= date < filters.before
-        if filters.allowed_ids is not None:
-            keep &= np.isin(ids, list(filters.allowed_ids))
+        for allowed in filters.id_sets:
+            keep &= np.isin(ids, list(allowed))
         keep &= ~np.isin(ids, list(filters.exclude_ids))
     if min_score is not None:
         keep &= total >= min_score
@@ -157,7 +158,8 @@ def test_fused_ranking_matches_brute_force(monkeypatch) -> None:  # type: ignore
     cases = [
         (None, None),
         (M.Filters(after=200.0, before=800.0), None),
-        (M.Filters(allowed_ids=frozenset(some), exclude_ids=frozenset(some[:20])), None),
+        (M.Filters(id_sets=(frozenset(some),), exclude_ids=frozenset(some[:20])), None),
+        (M.Filters(id_sets=(frozenset(some), frozenset(some[500:] + sorted(truth)[:50])), after=150.0), None),
         (None, 0.0),
         (M.Filters(after=100.0), 0.3),
     ]
@@ -166,9 +168,9 @@ def test_fused_ranking_matches_brute_force(monkeypatch) -> None:  # type: ignore
     for scan, on_caller, split_rows, seeds in (("exact", True, None, 3), ("exact", False, 1000, 1),
                                                ("int8", True, None, 3), ("int8", False, None, 1), ("int8", True, 1000, 1)):
         monkeypatch.setattr(M, "EXACT_ROWS", 100 if scan == "int8" else 32_768)
-        monkeypatch.setattr(M, "_single_torch_thread", lambda on_caller=on_caller: on_caller)
-        monkeypatch.setattr(M._Int8Kernel, "SPLIT_ROWS", split_rows or 65_536)
-        assert scan == "exact" or M._Int8Kernel.available(dim)
+        monkeypatch.setattr(K, "single_torch_thread", lambda on_caller=on_caller: on_caller)
+        monkeypatch.setattr(K.Int8Kernel, "SPLIT_ROWS", split_rows or 65_536)
+        assert scan == "exact" or K.Int8Kernel.available(dim)
         for seed in range(seeds):
             fusion = _random_fusion(dim, seed)
             q = _unit(rng.standard_normal(dim))
@@ -210,10 +212,10 @@ def test_split_scans_every_part_once(monkeypatch) -> None:  # type: ignore[no-un
     scanned exactly once either way."""
     import threading
 
-    monkeypatch.setattr(M, "_single_torch_thread", lambda: True)
-    monkeypatch.setattr(M, "_helper_count", lambda: 3)
-    monkeypatch.setattr(M._Int8Kernel, "SPLIT_ROWS", 10)
-    pool = M._Int8Kernel._helpers()
+    monkeypatch.setattr(K, "single_torch_thread", lambda: True)
+    monkeypatch.setattr(K, "helper_count", lambda: 3)
+    monkeypatch.setattr(K.Int8Kernel, "SPLIT_ROWS", 10)
+    pool = K.Int8Kernel._helpers()
     calls: list[tuple[int, int, int]] = []
     lock = threading.Lock()
 
@@ -224,7 +226,7 @@ def test_split_scans_every_part_once(monkeypatch) -> None:  # type: ignore[no-un
     release = threading.Event()
     blockers = [pool.submit(release.wait, 10) for _ in range(pool._max_workers)]
     try:
-        M._Int8Kernel.split(100, scan)  # every helper busy: the caller scans all three parts
+        K.Int8Kernel.split(100, scan)  # every helper busy: the caller scans all three parts
         assert sorted((lo, hi) for lo, hi, _ in calls) == [(0, 33), (33, 66), (66, 100)]
         assert {t for _, _, t in calls} == {threading.get_ident()}
     finally:
@@ -233,5 +235,5 @@ def test_split_scans_every_part_once(monkeypatch) -> None:  # type: ignore[no-un
             b.result()
     for _ in range(20):  # helpers free: whoever scans a part, each is scanned once
         calls.clear()
-        M._Int8Kernel.split(100, scan)
+        K.Int8Kernel.split(100, scan)
         assert sorted((lo, hi) for lo, hi, _ in calls) == [(0, 33), (33, 66), (66, 100)]

@@ -69,7 +69,7 @@ def test_queries_on_two_cpu_threads_give_the_same_vectors(model, monkeypatch) ->
     torch with two threads (once its text modules are built); the vectors are the numpy ones."""
     import torch
 
-    from desktop_search.core import app
+    from desktop_search.core.search import searcher
 
     single = model.encode_queries(QUERIES[:4])
     model.prepare_parallel_queries()
@@ -82,15 +82,15 @@ def test_queries_on_two_cpu_threads_give_the_same_vectors(model, monkeypatch) ->
         model.cpu_query_threads = 1
     assert cosines(single, double).min() >= 0.99999
 
-    monkeypatch.setattr(app, "available_cores", lambda: 2)
-    monkeypatch.setattr(app.os, "getloadavg", lambda: (0.7, 1.0, 1.2))
-    assert app._query_threads(indexing=False) == 2
-    assert app._query_threads(indexing=True) == 1  # the indexing workers have the cores
-    monkeypatch.setattr(app.os, "getloadavg", lambda: (2.4, 1.0, 1.2))
-    assert app._query_threads(indexing=False) == 1  # other programs are busy: threads would stall
-    monkeypatch.setattr(app, "available_cores", lambda: 1)
-    monkeypatch.setattr(app.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    assert app._query_threads(indexing=False) == 1
+    monkeypatch.setattr(searcher, "available_cores", lambda: 2)
+    monkeypatch.setattr(searcher.os, "getloadavg", lambda: (0.7, 1.0, 1.2))
+    assert searcher._query_threads(indexing=False) == 2
+    assert searcher._query_threads(indexing=True) == 1  # the indexing workers have the cores
+    monkeypatch.setattr(searcher.os, "getloadavg", lambda: (2.4, 1.0, 1.2))
+    assert searcher._query_threads(indexing=False) == 1  # other programs are busy: threads would stall
+    monkeypatch.setattr(searcher, "available_cores", lambda: 1)
+    monkeypatch.setattr(searcher.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert searcher._query_threads(indexing=False) == 1
 
 
 def test_the_numpy_minilm_states_are_torch_s(model) -> None:  # type: ignore[no-untyped-def]

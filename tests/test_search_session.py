@@ -31,9 +31,12 @@ def test_a_search_that_differs_only_in_a_filter_is_a_new_search() -> None:
     """It was compared field by field (text, images, ids, limit): a new filter was skipped."""
     s = session()
     s.sent(s.submit("beach"))
-    s.filters = {"after": datetime(2020, 1, 1)}
+    s.filters = {"date": (datetime(2020, 1, 1), None)}
     query = s.submit("beach")
     assert query is not None and query.after == datetime(2020, 1, 1) and query.text == "beach"
+    s.sent(query)
+    s.filters = {"date": (datetime(2020, 1, 1), None), "camera": "  "}  # an empty value: no filter
+    assert s.submit("beach") is None
 
 
 def test_an_example_photo_joins_the_query() -> None:

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 
 import tests.fakes  # noqa: F401 - registers the tiny model
-from desktop_search.core import app as app_module
-from desktop_search.core.app import VECTOR_KEY_META, PhotoLibrary, _parse_dt
+from desktop_search.core.app import VECTOR_KEY_META, PhotoLibrary
 from desktop_search.core.indexing.pipeline import photo_timestamp
 from desktop_search.core.models.registry import load_model, register_model
+from desktop_search.core.search import vector_store
 from desktop_search.core.search.matrix import Filters, VectorMatrix
+from desktop_search.core.search.vector_store import parse_dt as _parse_dt
 from tests.fakes import TinyModel
 from tests.ui_support import index_library, make_photos, make_window  # noqa: F401 - fixture
 
@@ -29,7 +30,7 @@ TINY_KEY = load_model("tiny").key
 
 
 # -- the readers against the original read ------------------------------------------------------
-def original_read(conn: sqlite3.Connection, key: str) -> app_module._Vectors:
+def original_read(conn: sqlite3.Connection, key: str) -> vector_store._Vectors:
     """``PhotoLibrary._load_matrix`` as it was: one row per photo, converted in Python."""
     rows = conn.execute(
         "SELECT v.photo_id, v.image, v.text_vec, v.text_gate, p.date_taken, p.mtime "
@@ -37,7 +38,7 @@ def original_read(conn: sqlite3.Connection, key: str) -> app_module._Vectors:
         (key, "indexed"),
     ).fetchall()
     dim = len(rows[0][1]) // 2 if rows else 0
-    return app_module._Vectors(
+    return vector_store._Vectors(
         ids=[r[0] for r in rows],
         images=np.frombuffer(b"".join(r[1] for r in rows), np.float16).reshape(len(rows), dim),
         texts=[np.frombuffer(r[2], np.float16) if r[2] is not None else None for r in rows],
@@ -46,7 +47,7 @@ def original_read(conn: sqlite3.Connection, key: str) -> app_module._Vectors:
     )
 
 
-def assert_same(got: app_module._Vectors, want: app_module._Vectors) -> None:
+def assert_same(got: vector_store._Vectors, want: vector_store._Vectors) -> None:
     assert got.ids == want.ids
     assert got.images.shape == want.images.shape
     assert np.array_equal(got.images.view(np.uint16), want.images.view(np.uint16))
@@ -63,7 +64,7 @@ def assert_same(got: app_module._Vectors, want: app_module._Vectors) -> None:
         assert (a == b) or (a != a and b != b), (a, b)
 
 
-def matrix_of(v: app_module._Vectors) -> VectorMatrix:
+def matrix_of(v: vector_store._Vectors) -> VectorMatrix:
     m = VectorMatrix(v.images.shape[1], capacity=max(1024, len(v.ids)))
     m.upsert(v.ids, v.images, v.texts, v.gates, v.dates)
     return m
@@ -140,11 +141,11 @@ def test_both_readers_give_what_the_original_read_gave(tmp_path: Path) -> None:
     fill(db, regular_rows())
     with sqlite3.connect(str(db)) as conn:
         want = original_read(conn, TINY_KEY)
-        columnar = app_module._read_vectors_columnar(conn, TINY_KEY)
+        columnar = vector_store._read_vectors_columnar(conn, TINY_KEY)
         assert columnar is not None, "the regular values must take the columnar path"
         assert_same(columnar, want)
-        assert_same(app_module._read_vectors_rows(conn, TINY_KEY), want)
-        assert app_module._read_vectors_columnar(conn, "nothing@0").ids == []
+        assert_same(vector_store._read_vectors_rows(conn, TINY_KEY), want)
+        assert vector_store._read_vectors_columnar(conn, "nothing@0").ids == []
 
 
 def test_the_columnar_read_falls_back_where_it_cannot_be_exact(tmp_path: Path) -> None:
@@ -153,12 +154,12 @@ def test_the_columnar_read_falls_back_where_it_cannot_be_exact(tmp_path: Path) -
         fill(db, [*regular_rows(20), row])
         with sqlite3.connect(str(db)) as conn:
             want = original_read(conn, TINY_KEY)
-            columnar = app_module._read_vectors_columnar(conn, TINY_KEY)
+            columnar = vector_store._read_vectors_columnar(conn, TINY_KEY)
             if columnar is not None:
                 assert_same(columnar, want)
-            assert_same(app_module._read_vectors_rows(conn, TINY_KEY), want)
+            assert_same(vector_store._read_vectors_rows(conn, TINY_KEY), want)
             for use_columnar in (True, False):
-                matrix = app_module._read_matrix(conn, TINY_KEY, columnar=use_columnar)
+                matrix = vector_store._read_matrix(conn, TINY_KEY, columnar=use_columnar)
                 assert matrix is not None
                 assert_same_searches(matrix, matrix_of(want))
     # the tiny gate and the dates stored as numbers do fall back; the float64 gate does not
@@ -170,7 +171,7 @@ def assert_falls_back(root: Path, row: tuple) -> None:  # type: ignore[type-arg]
     db = new_library(root)
     fill(db, [row])
     with sqlite3.connect(str(db)) as conn:
-        assert app_module._read_vectors_columnar(conn, TINY_KEY) is None
+        assert vector_store._read_vectors_columnar(conn, TINY_KEY) is None
 
 
 def assert_same_searches(a: VectorMatrix, b: VectorMatrix) -> None:
@@ -238,7 +239,7 @@ def test_a_start_reads_the_remembered_key_while_the_model_loads(indexed: Path, m
         want = search_names(lib)
     calls = count_reads(monkeypatch)
     prefetched = []
-    monkeypatch.setattr(app_module._Prefetch, "take", _recording(app_module._Prefetch.take, prefetched))
+    monkeypatch.setattr(vector_store.Prefetch, "take", _recording(vector_store.Prefetch.take, prefetched))
     with PhotoLibrary.open(indexed) as lib:
         lib.load_model()
         assert calls == [], "the vectors were read again after the model loaded"
@@ -263,13 +264,13 @@ def test_a_commit_while_the_model_loads_makes_the_prefetch_unused(indexed: Path,
         lib.load_model()  # remembers the key
     calls = count_reads(monkeypatch)
     read = threading.Event()
-    original_run = app_module._Prefetch._run
+    original_run = vector_store.Prefetch._run
 
     def run(self):  # type: ignore[no-untyped-def]
         original_run(self)
         read.set()
 
-    monkeypatch.setattr(app_module._Prefetch, "_run", run)
+    monkeypatch.setattr(vector_store.Prefetch, "_run", run)
     GatedTiny.gate.clear()
     GatedTiny.building.clear()
     with PhotoLibrary.open(indexed) as lib:

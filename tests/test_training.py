@@ -76,7 +76,8 @@ def test_training_stages_learn_on_tiny_data(tmp_path: Path) -> None:
     import torch
 
     from desktop_search.core.models.dataset import load_captioned
-    from desktop_search.core.models.training import TrainSettings, load_features, text_to_image, train
+    from desktop_search.core.models.training import TrainSettings, text_to_image, train
+    from desktop_search.core.models.training_features import load_features
 
     torch.manual_seed(0)
     images, captions, _, _ = make_tiny_dataset(tmp_path / "data", n=24)
@@ -95,7 +96,8 @@ def test_fusion_calibrated_on_several_held_out_sets(tmp_path: Path) -> None:
     """``--cal-folds``: disjoint held-out sets, each scored by heads trained without it; the first set
     is the one a single held-out run uses, so adding sets only adds calibration data."""
     from desktop_search.core.models.dataset import load_captioned
-    from desktop_search.core.models.training import TrainSettings, heldout_folds, load_features, train
+    from desktop_search.core.models.training import TrainSettings, heldout_folds, train
+    from desktop_search.core.models.training_features import load_features
 
     one, three = TrainSettings(holdout=0.2), TrainSettings(holdout=0.2, cal_folds=3)
     folds = heldout_folds(100, three)
@@ -159,11 +161,11 @@ def test_ensemble_members_train_save_and_load(tmp_path: Path) -> None:
     from desktop_search.core.models.heads import BuiltinHeads, HeadConfig, upgrade_state_dict
     from desktop_search.core.models.training import (
         TrainSettings,
-        load_features,
         save_weights,
         text_to_image,
         train,
     )
+    from desktop_search.core.models.training_features import load_features
 
     torch.manual_seed(0)
     images, captions, _, _ = make_tiny_dataset(tmp_path / "data", n=24)

@@ -16,6 +16,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .common import add_library_option
+
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -33,7 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="open the window (the default with no command)",
         description="Open the Desktop Search window.",
     )
-    parser.add_argument("--library", metavar="DIR", default=argparse.SUPPRESS, help="library folder (default: the user's)")
+    add_library_option(parser)
     parser.add_argument("--query", metavar="TEXT", default=None, help="search for this when the window opens")
     parser.add_argument(
         "--screenshot",

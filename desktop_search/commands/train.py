@@ -182,8 +182,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..core.models.device import cpu_threads, pick_device
-    from ..core.models.training import load_features, save_weights
+    from ..core.models.training import save_weights
     from ..core.models.training import train as train_heads
+    from ..core.models.training_features import load_features
 
     device = pick_device(args.device)
     torch.set_num_threads(cpu_threads())

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from ..core.wording import counted, shown
+from .common import add_library_option, open_library
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -28,7 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Watch the library's folders and index created, changed, moved and deleted photos "
         "as they happen. Runs in the foreground until interrupted (Ctrl+C).",
     )
-    parser.add_argument("--library", metavar="DIR", default=argparse.SUPPRESS, help="library folder (default: the user's)")
+    add_library_option(parser)
     parser.add_argument(
         "--quiet-period",
         type=float,
@@ -55,27 +56,16 @@ def _stamp() -> str:
 
 
 def _summary(counts: Any) -> str:
-    parts = [
-        f"{n} {word}"
-        for n, word in (
-            (counts.added, "added"),
-            (counts.updated, "updated"),
-            (counts.moved, "moved"),
-            (counts.removed, "removed"),
-            (counts.failed, "failed"),
-        )
-        if n
-    ]
-    return ", ".join(parts) if parts else "nothing to do"
+    return counts.summary() or "nothing to do"
 
 
 def run(args: argparse.Namespace) -> int:
-    from desktop_search.core.app import PhotoLibrary, UserError
+    from desktop_search.core.app import UserError
     from desktop_search.core.cancel import CancelToken
     from desktop_search.core.library.watcher import ChangeBatch, FolderWatcher
     from desktop_search.core.types import IndexProgress
 
-    lib = PhotoLibrary.open(getattr(args, "library", None))
+    lib = open_library(args)
     watcher: FolderWatcher | None = None
     out = sys.stdout
 

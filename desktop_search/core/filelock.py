@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,26 @@ class WriterLock:
             return False
         self._fd = fd
         self._depth = 1
+        return True
+
+    @contextmanager
+    def waiting(self, poll_s: float) -> Iterator[None]:
+        """Hold the lock, waiting (looking again every ``poll_s`` seconds) while another program
+        holds it. Re-entrant."""
+        while not self.acquire():
+            time.sleep(poll_s)
+        try:
+            yield
+        finally:
+            self.release()
+
+    def busy(self) -> bool:
+        """Whether another program holds the lock now."""
+        if self.held:
+            return False
+        if self.acquire():
+            self.release()
+            return False
         return True
 
     def release(self) -> None:

@@ -5,8 +5,12 @@ Nothing here holds a database session or a model: they are safe to hand to any t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+from .search.filters import DateRange, FilterValues
 
 
 def count_summary(indexed: int, pending: int = 0, unreadable: int = 0, folders: int | None = None) -> str:
@@ -73,6 +77,21 @@ class SearchResult:
     thumbnail_path: str | None
     #: the file's modification time: the photo's date when it has none of its own (no EXIF date)
     file_date: datetime | None = None
+    #: how well the photo matches, 0-100, on one scale for text and example searches
+    #: (core/search/relevance.py: 50 a good match, 75 a strong one); ``score`` is the model's raw figure
+    relevance: float | None = None
+
+    @property
+    def strength(self) -> str | None:
+        """"strong", "good" or "weak" (None where the model has no relevance scale)."""
+        from .search.relevance import strength
+
+        return strength(self.relevance)
+
+    @property
+    def good(self) -> bool:
+        """At least a good match (False where the model has no relevance scale)."""
+        return self.relevance is not None and self.relevance >= 50.0
 
     @property
     def date(self) -> datetime | None:
@@ -85,18 +104,58 @@ class SearchResult:
         return self.date_taken is None and self.file_date is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class SearchQuery:
-    """A text query, example images (files or library photos), or both; plus filters."""
+    """A text query, example images (files or library photos), or both; plus filters.
 
-    text: str | None = None
-    image_paths: tuple[str, ...] = ()
-    photo_ids: tuple[int, ...] = ()
-    folder: str | None = None
-    after: datetime | None = None
-    before: datetime | None = None
-    min_score: float | None = None
-    limit: int = 50
+    ``filters`` holds the search filters' values (``search/filters.py`` declares them), canonical
+    and hashable: ``query_a == query_b`` is the one "is this the same search" test. ``folder``,
+    ``after`` and ``before`` may still be given by keyword (they become the folder and date filters)
+    and read as properties."""
+
+    text: str | None
+    image_paths: tuple[str, ...]
+    photo_ids: tuple[int, ...]
+    filters: FilterValues
+    min_score: float | None
+    limit: int
+
+    def __init__(
+        self,
+        text: str | None = None,
+        image_paths: tuple[str, ...] = (),
+        photo_ids: tuple[int, ...] = (),
+        filters: FilterValues | Mapping[str, Any] | None = None,
+        min_score: float | None = None,
+        limit: int = 50,
+        *,
+        folder: str | None = None,
+        after: datetime | None = None,
+        before: datetime | None = None,
+    ) -> None:
+        values = FilterValues.of(filters)
+        if folder is not None:
+            values = values.replace(folder=folder)
+        if after is not None or before is not None:
+            dates = values.get("date") or DateRange()
+            values = values.replace(date=DateRange(after or dates.start, before or dates.end))
+        for name, value in (("text", text), ("image_paths", tuple(image_paths)), ("photo_ids", tuple(photo_ids)),
+                            ("filters", values), ("min_score", min_score), ("limit", limit)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def folder(self) -> str | None:
+        return self.filters.get("folder")
+
+    @property
+    def after(self) -> datetime | None:
+        dates = self.filters.get("date")
+        return dates.start if dates else None
+
+    @property
+    def before(self) -> datetime | None:
+        dates = self.filters.get("date")
+        return dates.end if dates else None
 
     @property
     def is_empty(self) -> bool:
@@ -115,6 +174,15 @@ class IndexCounts:
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
+
+    def summary(self, *, every: bool = False, failed: str = "failed") -> str:
+        """The one way a job's counts are told: "3 added, 1 updated, 2 moved" (the kinds that
+        happened; "" when none did), or with ``every`` each kind, unchanged included, zeros too
+        (``desktop-search index``). ``failed``: the word for files that could not be read."""
+        kinds = [(self.added, "added"), (self.updated, "updated"), (self.moved, "moved"), (self.removed, "removed")]
+        kinds += [(self.unchanged, "unchanged")] if every else []
+        kinds += [(self.failed, failed)]
+        return ", ".join(f"{n:,} {word}" for n, word in kinds if n or every)
 
 
 @dataclass(frozen=True)

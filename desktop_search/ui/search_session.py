@@ -43,8 +43,7 @@ class SearchSession:
         #: results asked for: one page, then one more page per "more"
         self.limit = page_size()
         self.example: Example | None = None
-        #: filters of the window's filter bar (``SearchQuery`` field -> value); not the text,
-        #: examples or limit
+        #: the filter bar's values, by filter name (``core/search/filters.py``)
         self.filters: dict[str, object] = {}
         #: the search whose results are on screen (None: none, the summary shows)
         self.shown: SearchQuery | None = None
@@ -63,7 +62,7 @@ class SearchSession:
         if self.example is not None:
             image_paths, photo_ids = self.example.query_parts()
         return SearchQuery(text=text.strip() or None, image_paths=image_paths, photo_ids=photo_ids,
-                           limit=self.limit, **self.filters)  # type: ignore[arg-type]  # declared fields
+                           filters=self.filters, limit=self.limit)
 
     @property
     def page_size(self) -> int:

@@ -8,8 +8,6 @@ process killed at any moment loses at most the batch in flight.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import logging
 import os
 import time
@@ -21,24 +19,13 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from sqlalchemy import Engine, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..cancel import CancelToken
 from ..db import Photo, PhotoStatus, Vector
-from ..errors import LibraryWriteError
 from ..library.formats import is_photo_name
-from ..library.imageio import (
-    ImageDecodeError,
-    decode,
-    make_thumbnail,
-    may_carry_iptc,
-    thumbnail_ok,
-    thumbnail_size,
-)
-from ..library.metadata import photo_text, read_meta
 from ..library.scanner import (
     Exclusions,
     FoundFile,
@@ -55,10 +42,16 @@ from ..models.device import available_cores, limit_torch_threads, release_cpu_me
 from ..search.matrix import VectorMatrix
 from ..types import IndexCounts, IndexProgress
 from .bookkeeping import load_known, reconcile, record_problems
+from .photo import (
+    THUMBNAIL_SIZE,
+    PhotoWork,
+    PreparedPhoto,
+    drop_unused_thumbnails,
+    prepare_photo,
+)
 
 log = logging.getLogger(__name__)
 
-THUMBNAIL_SIZE = 256
 #: photos per network call on the CPU (see Indexer._cpu_chunks)
 CPU_MICRO_BATCH = 4
 
@@ -71,33 +64,8 @@ class FolderSpec:
 
 
 @dataclass
-class _Work:
-    id: int
-    path: str
-    content_hash: str
-    caption: str | None
-
-
-@dataclass
-class _Prepared:
-    id: int
-    path: str
-    array: np.ndarray | None
-    width: int = 0
-    height: int = 0
-    date_taken: datetime | None = None
-    camera: str | None = None
-    caption: str | None = None
-    text: str | None = None
-    thumbnail: str | None = None
-    mtime: float = 0.0
-    error: str | None = None
-    vanished: bool = False
-
-
-@dataclass
 class _Encoded:
-    ok: list[_Prepared]
+    ok: list[PreparedPhoto]
     image_vecs: np.ndarray
     text_vecs: dict[int, tuple[np.ndarray, float]]
 
@@ -313,7 +281,7 @@ class Indexer:
             chunks = self._cpu_chunks(model, need_image, cancel)
         else:
             chunks = self._accelerator_chunks(model, need_image, cancel)
-        items: list[_Prepared] = []
+        items: list[PreparedPhoto] = []
         parts: list[_Encoded] = []
         for chunk_items, encoded in chunks:
             items.extend(chunk_items)
@@ -331,7 +299,7 @@ class Indexer:
         rate = done / elapsed if elapsed > 0 else 0.0
         yield IndexProgress("done", done, total, rate=rate, eta_s=0.0, counts=counts, message="Up to date")
 
-    def _cpu_chunks(self, model: EmbeddingModel, work: list[_Work], cancel: CancelToken) -> Iterator[tuple[list[_Prepared], _Encoded]]:
+    def _cpu_chunks(self, model: EmbeddingModel, work: list[PhotoWork], cancel: CancelToken) -> Iterator[tuple[list[PreparedPhoto], _Encoded]]:
         """The network on the CPU: a few worker threads, each decoding a few photos and running the
         network on them itself, single-threaded; chunks come back in order.
 
@@ -347,7 +315,7 @@ class Indexer:
         min_side = max(model.image_size, THUMBNAIL_SIZE)
         depth = max(2 * workers, 2 * self.batch_size // size)  # chunks queued ahead of the writer
         pool = ThreadPoolExecutor(workers, thread_name_prefix="index", initializer=limit_torch_threads, initargs=(1,))
-        window: deque[Future[tuple[list[_Prepared], _Encoded]]] = deque()
+        window: deque[Future[tuple[list[PreparedPhoto], _Encoded]]] = deque()
         try:
             for i, j in cpu_chunk_bounds(len(work), size, workers):
                 cancel.checkpoint()
@@ -363,13 +331,13 @@ class Indexer:
             pool.shutdown(wait=True)
             release_cpu_memory()  # the activations' memory, kept for reuse while the run lasted
 
-    def _prepare_and_encode(self, model: EmbeddingModel, work: list[_Work], min_side: int) -> tuple[list[_Prepared], _Encoded]:
+    def _prepare_and_encode(self, model: EmbeddingModel, work: list[PhotoWork], min_side: int) -> tuple[list[PreparedPhoto], _Encoded]:
         prepared = [self._prepare(model, w, min_side) for w in work]
         return prepared, self._encode(model, prepared)
 
     def _accelerator_chunks(
-        self, model: EmbeddingModel, work: list[_Work], cancel: CancelToken
-    ) -> Iterator[tuple[list[_Prepared], _Encoded]]:
+        self, model: EmbeddingModel, work: list[PhotoWork], cancel: CancelToken
+    ) -> Iterator[tuple[list[PreparedPhoto], _Encoded]]:
         """The network on an accelerator: a thread pool decodes ahead while this thread runs
         whole batches on the device."""
         min_side = max(model.image_size, THUMBNAIL_SIZE)
@@ -377,9 +345,9 @@ class Indexer:
         with ThreadPoolExecutor(
             self.decode_workers, thread_name_prefix="decode", initializer=limit_torch_threads, initargs=(1,)
         ) as pool:
-            window: deque[Future[_Prepared]] = deque()
+            window: deque[Future[PreparedPhoto]] = deque()
             todo = iter(work)
-            batch: list[_Prepared] = []
+            batch: list[PreparedPhoto] = []
             exhausted = False
             try:
                 while True:
@@ -400,7 +368,7 @@ class Indexer:
                 for fut in window:
                     fut.cancel()
 
-    def _todo(self, folder_ids: list[int], key: str) -> tuple[list[_Work], list[tuple[int, str | None]]]:
+    def _todo(self, folder_ids: list[int], key: str) -> tuple[list[PhotoWork], list[tuple[int, str | None]]]:
         """Photos that need the network (image and text), and photos whose text alone changed."""
         with Session(self.engine) as s:
             rows = s.execute(
@@ -416,62 +384,15 @@ class Indexer:
                 )
                 .order_by(Photo.path)
             ).all()
-        need_image = [_Work(r[0], r[1], r[2], r[3]) for r in rows if r[4] == PhotoStatus.PENDING or r[6] is None]
+        need_image = [PhotoWork(r[0], r[1], r[2], r[3]) for r in rows if r[4] == PhotoStatus.PENDING or r[6] is None]
         need_text = [(r[0], r[5]) for r in rows if r[4] == PhotoStatus.INDEXED and r[6] is not None]
         return need_image, need_text
 
-    def _prepare(self, model: EmbeddingModel, work: _Work, min_side: int) -> _Prepared:
-        """Runs in a decode thread: never raises."""
-        path = Path(work.path)
-        try:
-            decoded = decode(path, min_side=min_side)
-            # IPTC is read only from JPEG and TIFF names (read_meta opens the file again for it)
-            look_for_iptc = path.suffix.lower() in (".jpg", ".jpeg", ".jpe", ".tif", ".tiff") and may_carry_iptc(decoded)
-            meta = read_meta(path, decoded.exif, decoded.info, look_for_iptc)
-            thumb = thumbnail_file(self.thumbnails_dir, work.content_hash)
-            if not thumbnail_ok(thumb, thumbnail_size(decoded.image.width, decoded.image.height, THUMBNAIL_SIZE)):
-                self._write_thumbnail(decoded.image, thumb)
-            array = model.preprocess(decoded.image)
-            mtime = path.stat().st_mtime
-        except ImageDecodeError as exc:
-            return _Prepared(work.id, work.path, None, error=str(exc), vanished=not path.exists())
-        except LibraryWriteError:
-            raise  # the library's disk, not the photo: the job stops with one message
-        except Exception as exc:  # a bug or an exotic file must not stop the run
-            log.warning("failed to read %s: %r", path, exc)
-            return _Prepared(work.id, work.path, None, error=f"unreadable: {exc}", vanished=not path.exists())
-        caption = meta.caption
-        return _Prepared(
-            work.id,
-            work.path,
-            array,
-            width=decoded.width,
-            height=decoded.height,
-            date_taken=meta.date_taken,
-            camera=meta.camera,
-            caption=caption,
-            text=photo_text(caption, path.name),
-            thumbnail=str(thumb),
-            mtime=mtime,
-        )
+    def _prepare(self, model: EmbeddingModel, work: PhotoWork, min_side: int) -> PreparedPhoto:
+        """Runs in a decode thread (see :func:`prepare_photo`)."""
+        return prepare_photo(model, work, min_side, self.thumbnails_dir)
 
-    def _write_thumbnail(self, image: Image.Image, thumb: Path) -> None:
-        """Write a thumbnail into the library; a system error doing so (a full disk, a read-only or
-        failing one) is the library's problem, raised as :class:`LibraryWriteError`."""
-        try:
-            make_thumbnail(image, thumb, THUMBNAIL_SIZE)
-        except OSError as exc:
-            if exc.errno is None:  # Pillow's own complaint about the image, not the disk
-                raise
-            with contextlib.suppress(OSError):
-                thumb.unlink()  # nothing half-written stays behind
-            advice = "free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "check that it is writable"
-            raise LibraryWriteError(
-                f"cannot write to the library {self.thumbnails_dir.parent} ({exc.strerror or exc}); "
-                f"{advice} and index again: the photos not yet indexed are kept for then"
-            ) from exc
-
-    def _encode(self, model: EmbeddingModel, batch: list[_Prepared]) -> _Encoded:
+    def _encode(self, model: EmbeddingModel, batch: list[PreparedPhoto]) -> _Encoded:
         """Runs the network on a few photos (in a worker thread); touches no database."""
         ok = [p for p in batch if p.array is not None]
         arrays = [p.array for p in batch if p.array is not None]
@@ -487,7 +408,7 @@ class Indexer:
         return _Encoded(ok, image_vecs, text_vecs)
 
     def _store(
-        self, model: EmbeddingModel, batch: list[_Prepared], encoded: _Encoded, matrix: VectorMatrix | None, counts: IndexCounts
+        self, model: EmbeddingModel, batch: list[PreparedPhoto], encoded: _Encoded, matrix: VectorMatrix | None, counts: IndexCounts
     ) -> None:
         ok, image_vecs, text_vecs = encoded.ok, encoded.image_vecs, encoded.text_vecs
         ok_ids = {p.id for p in ok}
@@ -567,11 +488,6 @@ class Indexer:
                                  [vecs[p][1] if p in vecs else None for p, _ in chunk])
 
 
-def thumbnail_file(thumbnails_dir: Path, content_hash: str) -> Path:
-    """Where the thumbnail of a photo's contents is kept (named by content: copies share one)."""
-    return thumbnails_dir / content_hash[:2] / f"{content_hash}.jpg"
-
-
 def _walk_folder(root: str, folder: FolderSpec, watched: list[FolderSpec], problems: list[ScanProblem]) -> Iterator[FoundFile]:
     """The photos below ``root`` that belong to the watched ``folder``: its rules apply (and its
     parents'), and the watched folders nested below ``root`` are left to their own walks."""
@@ -593,34 +509,6 @@ def _with_nested(folders: list[FolderSpec], watched: list[FolderSpec]) -> list[F
         if w.id not in chosen and any(is_below(w.path, f.path) for f in folders):
             chosen[w.id] = w
     return sorted(chosen.values(), key=lambda f: f.path)
-
-
-def drop_unused_thumbnails(engine: Engine, thumbnails_dir: Path, hashes: list[str]) -> int:
-    """Delete the thumbnails (named by content hash) of these contents unless a photo still uses
-    them (same content, or its ``thumbnail`` column names the file). Returns how many went."""
-    wanted = sorted(set(h for h in hashes if h))
-    if not wanted:
-        return 0
-    files = {h: thumbnail_file(thumbnails_dir, h) for h in wanted}
-    used: set[str] = set()
-    with Session(engine) as s:
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            used.update(s.scalars(select(Photo.content_hash).where(Photo.content_hash.in_(chunk))))
-            names = [str(files[h]) for h in chunk]
-            used.update(Path(t).stem for t in s.scalars(select(Photo.thumbnail).where(Photo.thumbnail.in_(names))) if t)
-    gone = 0
-    for h, path in files.items():
-        if h in used:
-            continue
-        try:
-            path.unlink()
-            gone += 1
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            log.debug("could not delete the thumbnail %s: %s", path, exc)
-    return gone
 
 
 def _owner(folders: list[FolderSpec], path: str) -> FolderSpec | None:

@@ -6,8 +6,17 @@ import logging
 
 log = logging.getLogger(__name__)
 
+# The one list of photo file extensions (lower case, with the dot). Indexing, the command line and
+# the window take them from here: photo_extensions() is what this installation can read.
 BASE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+#: readable with the [heic] extra (pillow-heif) only
 HEIF_EXTENSIONS = frozenset({".heic", ".heif"})
+#: formats whose files may carry an IPTC caption (read from these only)
+IPTC_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".tif", ".tiff"})
+#: image files this app does not index, whose names a query may still quote (``search/filenames.py``)
+OTHER_IMAGE_EXTENSIONS = frozenset(
+    {".jfif", ".avif", ".dng", ".raw", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf"}
+)
 
 _heif_checked = False
 _heif_available = False
@@ -29,6 +38,7 @@ def heif_available() -> bool:
 
 
 def photo_extensions() -> frozenset[str]:
+    """The extensions of the photos this installation reads: HEIC / HEIF only with pillow-heif."""
     return BASE_EXTENSIONS | HEIF_EXTENSIONS if heif_available() else BASE_EXTENSIONS
 
 

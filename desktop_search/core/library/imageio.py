@@ -15,7 +15,7 @@ from PIL import Image, ImageFile
 
 from .. import paths
 from ..resize import resize_rgb
-from .formats import heif_available
+from .formats import HEIF_EXTENSIONS, heif_available
 
 #: photos larger than this are refused (Pillow raises DecompressionBombError beyond it)
 MAX_PIXELS = 250_000_000
@@ -94,7 +94,7 @@ def _reduced(im: Image.Image, min_side: int) -> Image.Image:
 def decode(path: str | Path, min_side: int = 256) -> Decoded:
     """Open a photo and return it oriented, in RGB, at least ``min_side`` on its shorter side
     where the file is that large (JPEGs are decoded at reduced size with ``draft``)."""
-    if Path(path).suffix.lower() in (".heic", ".heif"):
+    if Path(path).suffix.lower() in HEIF_EXTENSIONS:
         heif_available()
     try:
         with warnings.catch_warnings():

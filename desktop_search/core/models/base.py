@@ -9,9 +9,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from ..search.relevance import RelevanceScale
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,18 @@ class EmbeddingModel(ABC):
     @abstractmethod
     def fusion(self) -> FusionScorer:
         """The scorer that combines image and text matches for this model."""
+
+    @property
+    def relevance_scale(self) -> RelevanceScale | None:
+        """The scale that gives this model's scores a meaning (0-100, ``search/relevance.py``),
+        fitted for this :attr:`version`; None where none was fitted (results then carry no
+        relevance, and nothing is called a good match)."""
+        return None
+
+    def knows_words(self, text: str) -> bool:
+        """False when ``text`` is made of words this model's text encoder never learned (then no
+        photo is a good match for it)."""
+        return True
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release device memory; the model must not be used afterwards."""

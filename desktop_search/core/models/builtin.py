@@ -106,6 +106,7 @@ class BuiltinModel(EmbeddingModel):
         self._numpy_queries: Any = None
         self._numpy_lock = threading.Lock()
         self._multilingual: Any = None  # other languages than English (.multilingual), on first use
+        self._relevance_scale: Any = None  # the fitted relevance scale (search/relevance.py), on first use
         self._multilingual_lock = threading.Lock()
         self._closed = False
         if weights is not None and weights.is_file():
@@ -478,6 +479,23 @@ class BuiltinModel(EmbeddingModel):
     def fusion(self) -> FusionScorer:
         return self._fusion
 
+    @property
+    def relevance_scale(self) -> Any:
+        """``<weights file stem>-relevance.json`` beside the weights, when it was fitted for these weights (bench/relevance.py)."""
+
+        def make() -> Any:
+            from ..search.relevance import load_scale
+
+            weights = weights_file_for(self.name)
+            return load_scale(weights.with_name(f"{weights.stem}-relevance.json"), self.version) or False
+
+        return self._once("_relevance_scale", self._multilingual_lock, make, while_open=False) or None
+
+    def knows_words(self, text: str) -> bool:
+        from .lexicon import knows_words
+
+        return knows_words(text)
+
     def close(self) -> None:
         self._closed = True
         self._heads_module = None
@@ -569,9 +587,9 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def load_builtin(name: str = "builtin", device: str | None = None) -> BuiltinModel:
     """Load the builtin model (``builtin`` or ``builtin:/path/to/weights.safetensors``).
 
-    Raises :class:`~.registry.ModelUnavailable` with a one-line reason for bad names or files.
+    Raises :class:`ModelUnavailable` with a one-line reason for bad names or files.
     """
-    from .registry import ModelUnavailable
+    from ..errors import ModelUnavailable
 
     try:
         path = weights_file_for(name)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 from .. import paths
-from .registry import ModelUnavailable
+from ..errors import ModelUnavailable
 
 CLIP_PREFIX = "clip:"
 SAFETENSORS_NAME = "open_clip_model.safetensors"

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from .. import paths
+from ..errors import ModelUnavailable
 from ..filelock import lock_nowait, unlock
 from .catalog import CatalogEntry, WeightsFile, cached_weights, model_dir
-from .registry import ModelUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -35,11 +35,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..errors import ModelUnavailable
 from . import catalog
 from .base import EmbeddingModel, FusionScorer, PhotoTextVectors
 from .catalog import CatalogEntry, WeightsFile, cached_weights, model_dir, parse_clip_name
 from .download import ProgressCallback, checksum_sidecar, download_model, read_checksum, sha256_file
-from .registry import ModelUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..library.formats import BASE_EXTENSIONS, HEIF_EXTENSIONS, OTHER_IMAGE_EXTENSIONS
+
 #: a part of names shared by more photos than this is not distinctive (only whole names count then)
 DISTINCTIVE_MAX = 25
 #: shorter queries (after canonicalising) match whole names only
@@ -36,9 +38,8 @@ MIN_PART_CHARS = 3
 LARGE = 100_000
 RELOAD_EVERY_S = 20.0
 
-IMAGE_EXTENSIONS = frozenset(
-    ["jpg", "jpeg", "jpe", "jfif", "png", "gif", "bmp", "tif", "tiff", "webp", "heic", "heif", "avif", "dng", "raw", "cr2", "cr3", "nef", "arw", "orf", "rw2", "raf"]
-)
+#: image extensions (without the dot) a query may name a file with: photos and other image files
+IMAGE_EXTENSIONS = frozenset(e[1:] for e in BASE_EXTENSIONS | HEIF_EXTENSIONS | OTHER_IMAGE_EXTENSIONS)
 _SEPARATORS = re.compile(r"[\s_\-.+,]+")
 _SEPARATOR_CLASS = r"[\s_\-.+,]"
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")

@@ -22,205 +22,48 @@ and filters are vectorised rather than a Python loop per photo.
 from __future__ import annotations
 
 import math
-import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from ..models.base import FusionScorer
-from ..models.device import cpu_threads, limit_torch_threads
+from .kernels import Int8Kernel, exact_matvec, write_vectors
 
 _GROW = 1.5
 #: libraries up to this many photos are scored exactly in one pass (no int8 scan)
 EXACT_ROWS = 32_768
 #: candidates from the int8 scan re-scored exactly (at least; 16 x the limit when larger)
 RERANK = 1024
-#: rows per block when converting float16 rows to float32 for an exact product
-_BLOCK = 4096
-#: rows per block when quantising (1 MB of float32: stays in a core's L2 cache)
-_QBLOCK = 1024
-
-
-def _exact_matvec(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """(n, d) float16 @ (d,) → (n,) float32, accumulated in float32, a block at a time
-    (on the scan helpers when torch is loaded; see :class:`_Int8Kernel`)."""
-    n = matrix.shape[0]
-    out = np.empty(n, np.float32)
-    if n == 0:
-        return out
-    q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-    torch = sys.modules.get("torch")
-    if torch is None:
-        for s in range(0, n, _BLOCK):
-            np.matmul(matrix[s : s + _BLOCK].astype(np.float32), q, out=out[s : s + _BLOCK])
-        return out
-    tm, tq, to = torch.from_numpy(matrix), torch.from_numpy(q), torch.from_numpy(out)
-
-    def scan(lo: int, hi: int) -> None:
-        for s in range(lo, hi, _BLOCK):
-            e = min(s + _BLOCK, hi)
-            torch.mv(tm[s:e].float(), tq, out=to[s:e])
-
-    _Int8Kernel.split(n, scan)
-    return out
-
-
-def _quantise(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-row int8: rows ≈ q * scale[:, None]."""
-    v = np.array(vectors, dtype=np.float32, ndmin=2)  # a copy: scaled in place below
-    q = np.empty(v.shape, np.int8)
-    scale = _quantise_into(v, q)
-    return q, scale
-
-
-def _quantise_into(block: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Quantise a float32 block (overwritten) into ``out`` (int8); returns the row scales."""
-    amax = np.maximum(block.max(axis=1), -block.min(axis=1))
-    scale = np.where(amax > 0, amax / np.float32(127.0), np.float32(1.0)).astype(np.float32)
-    block *= (np.float32(1.0) / scale)[:, None]
-    np.rint(block, out=block)
-    out[...] = block  # |values| <= 127 by construction
-    return scale
-
-
-def _write_vectors(full: np.ndarray, q8: np.ndarray, scale: np.ndarray, rows: np.ndarray, vectors: np.ndarray,
-                   inv_norm: np.ndarray | None = None) -> None:
-    """Store ``vectors`` at ``rows``: float16 and int8 copies, a cache-sized block at a time.
-
-    float16 input (vectors read from the database) is copied as is: numpy's float32 → float16
-    conversion is slow, the other way round is fast.
-    """
-    contiguous = len(rows) > 0 and int(rows[-1]) - int(rows[0]) + 1 == len(rows) and bool((np.diff(rows) == 1).all())
-    for s in range(0, len(rows), _QBLOCK):
-        src = vectors[s : s + _QBLOCK]
-        block = np.array(src, dtype=np.float32)
-        r = rows[s : s + _QBLOCK]
-        where: slice | np.ndarray = slice(int(r[0]), int(r[-1]) + 1) if contiguous else r
-        full[where] = src
-        if inv_norm is not None:
-            norms = np.sqrt(np.einsum("ij,ij->i", block, block))
-            inv_norm[where] = np.float32(1.0) / np.maximum(norms, np.float32(1e-6))
-        q = np.empty(block.shape, np.int8)
-        scale[where] = _quantise_into(block, q)
-        q8[where] = q
-
-
-class _Int8Kernel:
-    """torch's CPU int8-weight matrix-vector kernel, checked once against a reference.
-
-    Scans run on a few helper threads of their own, each with one torch thread: torch's intra-op
-    threads meet at a barrier in every operation, and on a busy machine a barrier waits for a
-    descheduled thread (milliseconds, every time). Independent halves joined once do not.
-    """
-
-    _checked: ClassVar[dict[int, bool]] = {}
-    _lock = threading.Lock()
-    _pool: ClassVar[ThreadPoolExecutor | None] = None
-    #: rows per helper below which one helper scans everything
-    SPLIT_ROWS = 65_536
-
-    @classmethod
-    def available(cls, dim: int) -> bool:
-        torch = sys.modules.get("torch")
-        if torch is None or dim % 32 or dim < 32:
-            return False
-        with cls._lock:
-            ok = cls._checked.get(dim)
-            if ok is None:
-                ok = cls._self_test(dim)
-                cls._checked[dim] = ok
-            return ok
-
-    @classmethod
-    def _helpers(cls) -> ThreadPoolExecutor:
-        if cls._pool is None:
-            cls._pool = ThreadPoolExecutor(_helper_count(), thread_name_prefix="scan", initializer=limit_torch_threads)  # one torch thread each
-        return cls._pool
-
-    @classmethod
-    def _self_test(cls, dim: int) -> bool:
-        torch = sys.modules["torch"]
-        if getattr(torch.ops.aten, "_weight_int8pack_mm", None) is None:
-            return False
-        try:
-            rng = np.random.default_rng(0)
-            rows = rng.standard_normal((67, dim)).astype(np.float32)
-            rows /= np.linalg.norm(rows, axis=1, keepdims=True)
-            q8, scale = _quantise(rows)
-            query = rows[3]
-            got = cls.matvec(q8, torch.from_numpy(scale).to(torch.bfloat16), query)
-            return bool(np.abs(got - rows @ query).max() < 0.02)
-        except Exception:  # a torch without the kernel for this CPU or these shapes
-            return False
-
-    @classmethod
-    def matvec(cls, q8: np.ndarray, scale_bf16: Any, query: np.ndarray) -> np.ndarray:
-        """(n, d) int8 rows x per-row scales @ query → (n,) float32 (bfloat16 precision)."""
-        torch = sys.modules["torch"]
-        q = torch.from_numpy(np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)).to(torch.bfloat16)
-        result = np.empty(q8.shape[0], np.float32)
-        into = torch.from_numpy(result)
-
-        def scan(lo: int, hi: int) -> None:
-            out = torch.ops.aten._weight_int8pack_mm(q, torch.from_numpy(q8[lo:hi]), scale_bf16[lo:hi])
-            into[lo:hi].copy_(out.reshape(-1))  # bfloat16 → float32 in one pass, no temporary
-
-        cls.split(q8.shape[0], scan)
-        return result
-
-    @classmethod
-    def split(cls, n: int, scan: Callable[[int, int], None]) -> None:
-        """Run ``scan(lo, hi)`` over [0, n) in contiguous parts, and wait.
-
-        When the calling thread already runs torch with one thread (the app's searching thread does),
-        it scans the first part itself and offers the others to the helpers; a part that no helper
-        has started by the time the caller is done with its own, the caller takes back and scans
-        too. So the caller never waits for a helper to be woken: on a busy machine a wake-up waits
-        for a time slice (~3 ms at load 3 on 2 cores, measured), while a helper that starts at once
-        halves the scan.
-        """
-        parts = max(1, min(_helper_count(), n // cls.SPLIT_ROWS))
-        bounds = [n * i // parts for i in range(parts + 1)]
-        caller = _single_torch_thread()
-        first = 1 if caller else 0
-        futures = [(i, cls._helpers().submit(scan, bounds[i], bounds[i + 1])) for i in range(first, parts)]
-        done = False
-        try:
-            if caller:
-                scan(bounds[0], bounds[1])
-                for i, f in futures:
-                    if f.cancel():  # not started yet: the caller's after all
-                        scan(bounds[i], bounds[i + 1])
-            done = True
-        finally:
-            for _, f in futures:
-                if not done:
-                    f.cancel()
-                if not f.cancelled():
-                    f.result()
-
-
-def _helper_count() -> int:
-    """Scan helpers: one a core, at most 4 (the CPU inference thread count)."""
-    return cpu_threads()
-
-
-def _single_torch_thread() -> bool:
-    """Whether the calling thread runs torch's operations on one thread (the setting is per thread)."""
-    torch = sys.modules.get("torch")
-    return torch is not None and torch.get_num_threads() == 1
-
-
 @dataclass(frozen=True)
 class Filters:
-    allowed_ids: frozenset[int] | None = None
+    """What a search keeps: photos in every one of ``id_sets`` (their intersection: the search
+    filters' SQL conditions give one; ``search/filters.py``), dated in [after, before), not in
+    ``exclude_ids``."""
+
+    id_sets: tuple[frozenset[int], ...] = ()
     after: float | None = None
     before: float | None = None
     exclude_ids: frozenset[int] = frozenset()
+
+    def mask(self, dates: np.ndarray, rows_of: Callable[[Iterable[int]], np.ndarray]) -> np.ndarray | None:
+        """The rows kept, given each row's photo date and the rows of photo ids; None: every row."""
+        if self.after is None and self.before is None and not self.id_sets and not self.exclude_ids:
+            return None
+        mask = np.ones(len(dates), bool)
+        if self.after is not None:
+            mask &= dates >= self.after
+        if self.before is not None:
+            mask &= dates < self.before
+        for ids in self.id_sets:
+            allowed = np.zeros(len(dates), bool)
+            allowed[rows_of(ids)] = True
+            mask &= allowed
+        if self.exclude_ids:
+            mask[rows_of(self.exclude_ids)] = False
+        return mask
 
 
 class VectorMatrix:
@@ -362,7 +205,7 @@ class VectorMatrix:
                 self._ids[fresh] = pids[new]
                 self._valid[fresh] = True
                 self._count += len(fresh)
-            _write_vectors(self._image, self._q8, self._scale, rows, imgs, self._inv_norm)
+            write_vectors(self._image, self._q8, self._scale, rows, imgs, self._inv_norm)
             self._date[rows] = [np.nan if d is None else d for d in dates]
             self._set_texts_rows(rows, texts, gates)
 
@@ -413,7 +256,7 @@ class VectorMatrix:
                 vecs = np.concatenate(present).reshape(len(present), self.dim)
             except ValueError:  # vectors of mixed shapes: (dim,) and (1, dim)
                 vecs = np.stack([np.asarray(t).reshape(self.dim) for t in present])
-            _write_vectors(self._text, self._t_q8, self._t_scale, slots, vecs)
+            write_vectors(self._text, self._t_q8, self._t_scale, slots, vecs)
             self._gate[keep] = [0.0 if g is None else g for g, t in zip(gates, texts, strict=True) if t is not None]
 
     def set_texts(self, ids: Sequence[int], texts: Sequence[np.ndarray | None], gates: Sequence[float | None]) -> None:
@@ -473,7 +316,7 @@ class VectorMatrix:
             n = self._n
             ids = self._ids[:n]
             mask = self._filter_mask(filters, n)
-            if n > EXACT_ROWS and _Int8Kernel.available(self.dim):
+            if n > EXACT_ROWS and Int8Kernel.available(self.dim):
                 approx = self._total(parts, fusion, None, approximate=True)
                 approx = np.where(mask, approx, -np.inf) if mask is not None else approx
                 finite = int(np.isfinite(approx).sum())
@@ -604,46 +447,21 @@ class VectorMatrix:
             return self._image[rows].astype(np.float32) @ np.asarray(query, np.float32)
         n = self._n
         if approximate:
-            return _Int8Kernel.matvec(self._q8[:n], self._bf16("image", self._scale, n), query)
-        return _exact_matvec(self._image[:n], query)
+            return Int8Kernel.matvec(self._q8[:n], self._bf16("image", self._scale, n), query)
+        return exact_matvec(self._image[:n], query)
 
     def _text_sims(self, query: np.ndarray, approximate: bool) -> np.ndarray:
         t = self._t_n
         if approximate:
-            return _Int8Kernel.matvec(self._t_q8[:t], self._bf16("text", self._t_scale, t), query)
-        return _exact_matvec(self._text[:t], query)
+            return Int8Kernel.matvec(self._t_q8[:t], self._bf16("text", self._t_scale, t), query)
+        return exact_matvec(self._text[:t], query)
 
     def _bf16(self, name: str, scale: np.ndarray, n: int) -> Any:
         """The int8 kernel's scales as a bfloat16 tensor, rebuilt only after an update."""
-        cached = self._bf16_cache.get(name)
-        if cached is not None and cached[0] == self._version and cached[1] == n:
-            return cached[2]
-        torch = sys.modules["torch"]
-        tensor = torch.from_numpy(scale[:n]).to(torch.bfloat16)
-        self._bf16_cache[name] = (self._version, n, tensor)
-        return tensor
+        return Int8Kernel.scales(self._bf16_cache, name, self._version, scale[:n])
 
     def _filter_mask(self, filters: Filters | None, n: int) -> np.ndarray | None:
-        if filters is None:
-            return None
-        if filters.after is None and filters.before is None and filters.allowed_ids is None and not filters.exclude_ids:
-            return None
-        mask = np.ones(n, bool)
-        if filters.after is not None:
-            mask &= self._date[:n] >= filters.after
-        if filters.before is not None:
-            mask &= self._date[:n] < filters.before
-        if filters.allowed_ids is not None:
-            allowed = np.zeros(n, bool)
-            allowed[self._rows_of(filters.allowed_ids)] = True
-            mask &= allowed
-        if filters.exclude_ids:
-            mask[self._rows_of(filters.exclude_ids)] = False
-        return mask
-
-    def _apply_filters(self, scores: np.ndarray, filters: Filters | None, n: int) -> np.ndarray:
-        mask = self._filter_mask(filters, n)
-        return scores if mask is None else np.where(mask, scores, -np.inf)
+        return None if filters is None else filters.mask(self._date[:n], self._rows_of)
 
 
 def _writable(scores: np.ndarray) -> np.ndarray:

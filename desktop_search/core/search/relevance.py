@@ -1,0 +1,150 @@
+"""One relevance scale for every search: 0-100, read as strong / good / weak.
+
+A model's raw scores mean nothing across queries: a nonsense query's best photo can outscore a real
+one's ("xqzvbnm plork" 11.55 against "snow" 11.37), and an example photo's cosine (0.66) is on another
+scale again. A photo's relevance here is how far its match stands above what the same query matches
+in a *reference bank* of ordinary photos (the bank's mean photo vector ships with the model, in
+``weights/<model>-relevance.json``), passed through a logistic curve fitted on the dev splits:
+
+    c   = (score - baseline(query)) / unit          the match above the bank's average photo
+    rel = 100 / (1 + exp(-(c - good) / width))      50 where a photo becomes a good match
+
+``good`` is set where 95 % of real caption queries still have a good match (bench/relevance.py
+prints the figures); ``good + width * ln 3`` (75) is a strong one. A query none of whose words the
+text encoder knows ("xqzvbnm plork") has no good match, whatever its scores. A photo whose file name
+the query names is a strong match. Numpy only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: relevance at which a photo is a good match (the window's default cutoff), and a strong one
+GOOD = 50.0
+STRONG = 75.0
+#: the relevance of a photo whose file name the query names
+NAMED = 90.0
+#: the most a photo can score for a query whose words the model does not know
+UNKNOWN_WORDS_CAP = 25.0
+
+
+def strength(relevance: float | None) -> str | None:
+    """"strong", "good" or "weak" (None without a relevance)."""
+    if relevance is None:
+        return None
+    return "strong" if relevance >= STRONG else "good" if relevance >= GOOD else "weak"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a search as the vector matrix weighs it: a text query's vector (scored through
+    the model's fusion) or an example photo's unit direction (scored by cosine)."""
+
+    vector: np.ndarray
+    weight: float
+    is_image: bool
+
+
+@dataclass(frozen=True)
+class RelevanceScale:
+    """A model's reference bank statistics and the fitted curve (see the module docstring)."""
+
+    version: str
+    #: the bank's mean photo vector (text queries see photo vectors with their length)
+    mean: np.ndarray
+    #: the bank's mean photo direction (example photos compare directions)
+    direction_mean: np.ndarray
+    text_good: float
+    text_width: float
+    image_good: float
+    image_width: float
+
+    @classmethod
+    def load(cls, path: Path) -> RelevanceScale:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(
+            version=str(raw["version"]),
+            mean=np.asarray(raw["mean"], np.float32),
+            direction_mean=np.asarray(raw["direction_mean"], np.float32),
+            text_good=float(raw["text"]["good"]),
+            text_width=float(raw["text"]["width"]),
+            image_good=float(raw["image"]["good"]),
+            image_width=float(raw["image"]["width"]),
+        )
+
+    def as_json(self, **figures: object) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "text": {"good": self.text_good, "width": self.text_width},
+            "image": {"good": self.image_good, "width": self.image_width},
+            "figures": figures,
+            "mean": [round(float(x), 6) for x in self.mean],
+            "direction_mean": [round(float(x), 6) for x in self.direction_mean],
+        }
+
+    def relevance(
+        self, scores: Sequence[float] | np.ndarray, parts: Sequence[Part], text_unit: float, text_offset: float
+    ) -> np.ndarray:
+        """0-100 for each raw ``score`` of a search made of ``parts``.
+
+        ``text_unit`` and ``text_offset``: the fusion's score of a photo without text is
+        ``text_unit * image_similarity + text_offset`` (photos with text are scored in the same
+        units). An example part's weight already brings its cosine to those units."""
+        baseline = unit = good = width = 0.0
+        for p in parts:
+            v = np.asarray(p.vector, np.float32).reshape(-1)
+            if p.is_image:
+                d = self.direction_mean[: len(v)]
+                baseline += p.weight * float(v[: len(d)] @ d)
+                u, g, w = 1.0, self.image_good, self.image_width
+            else:
+                m = self.mean[: len(v)]
+                baseline += p.weight * (text_unit * float(v[: len(m)] @ m) + text_offset)
+                u, g, w = text_unit, self.text_good, self.text_width
+            unit += p.weight * u
+            good += p.weight * u * g
+            width += p.weight * u * w
+        if unit <= 0:
+            return np.full(len(scores), np.nan)
+        good /= unit
+        width = max(width / unit, 1e-6)
+        c = (np.asarray(scores, np.float64) - baseline) / unit
+        return 100.0 / (1.0 + np.exp(-(c - good) / width))
+
+
+def load_scale(path: Path, version: str) -> RelevanceScale | None:
+    """The scale in ``path`` when it was fitted for this model ``version``, else None."""
+    try:
+        scale = RelevanceScale.load(path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return scale if scale.version == version else None
+
+
+def logistic_width(good: float, strong: float) -> float:
+    """The curve's width that puts relevance 75 at ``strong`` when 50 is at ``good``."""
+    return max((strong - good) / math.log(3.0), 1e-6)
+
+
+def rate(
+    scores: Sequence[float], parts: Sequence[Part], model: object, text: str | None, named: Sequence[bool]
+) -> list[float | None]:
+    """Each hit's relevance (None where ``model`` has no fitted scale): its score on ``model``'s
+    scale, capped when the query's words are unknown to it, raised to :data:`NAMED` where the query
+    names the photo's file."""
+    scale = getattr(model, "relevance_scale", None)
+    if scale is None or not parts:
+        return [NAMED if n else None for n in named]
+    fusion = getattr(model, "fusion", None)
+    unit = float(getattr(fusion, "s_img", 1.0))
+    offset = float(getattr(fusion, "c_none", 0.0))
+    rel = scale.relevance(scores, parts, unit, offset)
+    if text and text.strip() and not getattr(model, "knows_words", lambda _t: True)(text):
+        rel = np.minimum(rel, UNKNOWN_WORDS_CAP)
+    return [round(max(NAMED, float(r)) if n else float(r), 1) for r, n in zip(rel, named, strict=True)]
