@@ -43,6 +43,7 @@ from .writers import WriterBridge, user_message
 if TYPE_CHECKING:
     from desktop_search.core.app import PhotoLibrary
     from desktop_search.core.library.watcher import ChangeBatch, FolderWatcher
+    from desktop_search.core.search.filters import Choice
 
 __all__ = ["LibraryController", "user_message"]
 
@@ -151,6 +152,16 @@ class LibraryController(WriterBridge, QObject):
             return False
         self.jobs.start(fn, *args, name=name, on_result=on_result, on_error=on_error)
         return True
+
+    def load_filter_choices(self, name: str, on_result: Callable[[list[Choice]], Any]) -> bool:
+        """The values search filter ``name`` offers in this library, read on a worker; False when
+        the library is not open."""
+        lib = self.lib
+        if lib is None:
+            return False
+        return self.run_in_background(lib.filter_choices, name, name=f"filter-choices:{name}", on_result=on_result,
+                                      on_error=lambda exc: log.warning("cannot list the %s filter's values: %s",
+                                                                       name, exc))
 
     def load_errors(self, folder: str, on_result: Callable[[list[ErrorInfo]], Any],
                     on_error: Callable[[BaseException], Any]) -> bool:

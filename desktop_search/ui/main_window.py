@@ -14,6 +14,7 @@ into its rooms.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from desktop_search.core.types import FolderInfo, LibraryStatus, SearchQuery, Se
 from .actions import build_menus, show_about
 from .controller import LibraryController
 from .example_input import ExampleInput
+from .filter_bar import FilterBar
 from .folders_dialog import FoldersDialog, choose_folder
 from .icons import app_icon
 from .pages import Page, Pages
@@ -86,12 +88,14 @@ class MainWindow(QMainWindow):
         s = self.settings
         self.results = ResultsPane(self, s.thumbnail_size, s.show_score, s.show_date, c.run_in_background)
         self.bar = SearchBar()
+        self.filter_bar = FilterBar()
         self.pages = Pages(self.results.view)
         central = QWidget()
         outer = QVBoxLayout(central)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
         outer.addWidget(self.bar)
+        outer.addWidget(self.filter_bar)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
@@ -132,6 +136,7 @@ class MainWindow(QMainWindow):
         b.folders_button.clicked.connect(self.show_folders)
         b.settings_button.clicked.connect(self.show_settings)
         self.pages.add_folder_requested.connect(self.add_folder)
+        self.filter_bar.changed.connect(lambda: self.searching.filters_changed(self.filter_bar.values()))
         r.view.leave_up.connect(self.focus_search)
         r.find_similar.connect(self.find_similar)
         r.message.connect(self.notify)
@@ -139,6 +144,8 @@ class MainWindow(QMainWindow):
         self.examples.message.connect(self.notify)
         c, sa = self.controller, self.status_area
         c.opened.connect(self._library_opened)
+        for signal in (c.folders_changed, c.library_changed):  # cameras, types, folders on offer
+            signal.connect(self._refresh_filter_choices)
         c.open_failed.connect(self._open_failed)
         c.model_switch_failed.connect(self._model_switch_failed)
         c.model_state.connect(self.status_area.show_model_state)
@@ -205,6 +212,10 @@ class MainWindow(QMainWindow):
     def _library_opened(self) -> None:
         self.controller.set_global_exclusions(self.settings.excluded_folders)
         self.searching.library_opened()
+
+    def _refresh_filter_choices(self, *_: object) -> None:
+        for name in self.filter_bar.choice_filters():
+            self.controller.load_filter_choices(name, functools.partial(self.filter_bar.set_choices, name))
 
     def _open_failed(self, text: str) -> None:
         self._open_error = text

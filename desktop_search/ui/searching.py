@@ -63,6 +63,11 @@ class Searching(QObject):
         c.library_changed.connect(self._library_changed)
         c.results_ready.connect(self._results_ready)
 
+    def filters_changed(self, values: dict[str, object]) -> None:
+        """The filter bar changed: the shown search (if any) runs again with the new filters."""
+        self.session.filters = values
+        self.run_search()
+
     def library_opened(self) -> None:
         self.folders = self.controller.folders()
         self.show_default_page()
