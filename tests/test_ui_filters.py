@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QComboBox
 
 from desktop_search.core.search import filters as F
 from desktop_search.ui.filter_bar import CONTROLS, ChoiceControl, DateRangeControl, FlagControl
+from desktop_search.ui.pages import Page
 from tests.test_search_filters import photo
 from tests.test_ui_main_window import drop_file
 from tests.ui_support import index_library, make_window  # noqa: F401 - fixture
@@ -102,6 +103,16 @@ def test_picking_camera_orientation_and_date_narrows_the_results(qtbot, make_win
     assert query is not None and query.text == "red"
     assert query.filters.get("camera") == "Canon EOS 5D" and query.filters.get("orientation") == "landscape"
     assert "2 results" in window.message_label.text()
+
+    # a filter that leaves nothing says so, and which filters
+    with qtbot.waitSignal(window.results_shown, timeout=10000):
+        pick(qtbot, orientation, "Square")
+    assert window.stack.currentIndex() == Page.NO_RESULTS
+    body = window.no_results_page.body.text()
+    assert "taken with Canon EOS 5D" in body and "square" in body and "Clear Filters" in body
+    with qtbot.waitSignal(window.results_shown, timeout=10000):
+        pick(qtbot, orientation, "Landscape")
+    assert names(window) == ["red_canon_wide_new.jpg", "blue_canon_wide_new.jpg"]
 
     # with an example photo too: the same photos, the blue one first
     example = tmp_path / "example.png"

@@ -224,6 +224,7 @@ class MainWindow(QMainWindow):
         for name in ("add_folder", "folders", "example", "rescan", "pause", "stop", "paste"):
             self.action(name).setEnabled(False)
         self.search_field.setEnabled(False)
+        self.filter_bar.setEnabled(False)
         self.notify(text, "error", timeout_ms=0)
 
     def _model_switch_failed(self, kept: str) -> None:

@@ -29,6 +29,10 @@ def no_results_text(query: SearchQuery, status: LibraryStatus | None) -> tuple[s
             return ("Your library has no photos yet", "Add a folder of photos (Folders…) to search it.")
         return ("No photos are indexed", "Your folders hold no photos that could be read (Folders… ▸ Problems…).")
     what = f"“{query.text}”" if query.text else "this example"
+    if query.filters:  # the filters may be what leaves nothing: say which
+        return ("No matching photos",
+                f"Nothing in your library matches {what} among the photos {', '.join(query.filters.described())}. "
+                "Try fewer filters (Clear Filters).")
     return ("No matching photos",
             f"Nothing in your library matches {what}. Try other words, or check that your folders "
             "are indexed (Folders…).")
