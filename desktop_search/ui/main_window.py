@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
         self.abandoned = False
         self.problem_dialog: ProblemDialog | None = None
         self._folders_dialog: FoldersDialog | None = None
+        self._filter_choices_due = False  # the library's filter values changed since last read
 
         self.setWindowTitle(APP_NAME)
         self.setWindowIcon(app_icon())
@@ -145,7 +146,10 @@ class MainWindow(QMainWindow):
         c, sa = self.controller, self.status_area
         c.opened.connect(self._library_opened)
         for signal in (c.folders_changed, c.library_changed):  # cameras, types, folders on offer
-            signal.connect(self._refresh_filter_choices)
+            signal.connect(self._filter_choices_changed)
+        # read once the model is ready and no search waits: not beside the first search
+        c.model_state.connect(self._refresh_filter_choices)
+        self.searching.results_shown.connect(self._refresh_filter_choices)
         c.open_failed.connect(self._open_failed)
         c.model_switch_failed.connect(self._model_switch_failed)
         c.model_state.connect(self.status_area.show_model_state)
@@ -213,7 +217,18 @@ class MainWindow(QMainWindow):
         self.controller.set_global_exclusions(self.settings.excluded_folders)
         self.searching.library_opened()
 
+    def _filter_choices_changed(self, *_: object) -> None:
+        self._filter_choices_due = True
+        self._refresh_filter_choices()
+
     def _refresh_filter_choices(self, *_: object) -> None:
+        c = self.controller
+        if not self._filter_choices_due or not c.model_ready or self._closing:
+            return  # model_state (ready) calls again
+        if c.search_pending:
+            QTimer.singleShot(250, self._refresh_filter_choices)  # after the search on its way
+            return
+        self._filter_choices_due = False
         for name in self.filter_bar.choice_filters():
             self.controller.load_filter_choices(name, functools.partial(self.filter_bar.set_choices, name))
 
