@@ -146,10 +146,10 @@ class MainWindow(QMainWindow):
         c, sa = self.controller, self.status_area
         c.opened.connect(self._library_opened)
         for signal in (c.folders_changed, c.library_changed):  # cameras, types, folders on offer
-            signal.connect(self._filter_choices_changed)
+            signal.connect(lambda *_: self._refresh_filter_choices(due=True))
         # read once the model is ready and no search waits: not beside the first search
-        c.model_state.connect(self._refresh_filter_choices)
-        self.searching.results_shown.connect(self._refresh_filter_choices)
+        c.model_state.connect(lambda *_: self._refresh_filter_choices())
+        self.searching.results_shown.connect(lambda: self._refresh_filter_choices())
         c.open_failed.connect(self._open_failed)
         c.model_switch_failed.connect(self._model_switch_failed)
         c.model_state.connect(self.status_area.show_model_state)
@@ -217,11 +217,8 @@ class MainWindow(QMainWindow):
         self.controller.set_global_exclusions(self.settings.excluded_folders)
         self.searching.library_opened()
 
-    def _filter_choices_changed(self, *_: object) -> None:
-        self._filter_choices_due = True
-        self._refresh_filter_choices()
-
-    def _refresh_filter_choices(self, *_: object) -> None:
+    def _refresh_filter_choices(self, due: bool = False) -> None:
+        self._filter_choices_due |= due
         c = self.controller
         if not self._filter_choices_due or not c.model_ready or self._closing:
             return  # model_state (ready) calls again
