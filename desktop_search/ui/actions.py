@@ -148,7 +148,11 @@ def make_action(spec: ActionSpec, window: QMainWindow, settings: object,
                 groups[spec.group] = QActionGroup(window)
             groups[spec.group].addAction(action)
         args = spec.args
-        action.triggered.connect(lambda _=False: fn(*args))
+
+        def call(_: bool = False) -> None:  # returns None, whatever fn returns (close() a bool)
+            fn(*args)
+
+        action.triggered.connect(call)
     action.setEnabled(spec.enabled)
     return action
 

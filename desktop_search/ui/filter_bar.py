@@ -36,7 +36,7 @@ class ChoiceControl(QComboBox):
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.setMinimumContentsLength(8)
         self.set_choices([])
-        self.currentIndexChanged.connect(lambda _: self.changed.emit())
+        self.currentIndexChanged.connect(self.changed)  # signal to signal: no Python slot returning emit()'s bool
 
     def set_choices(self, choices: list[F.Choice]) -> None:
         """The values on offer now; the chosen one stays chosen while it is offered."""
@@ -92,7 +92,7 @@ class DateRangeControl(QWidget):
         edit.setDisplayFormat("yyyy-MM-dd")
         edit.setToolTip(tip)
         edit.setAccessibleName(tip)
-        edit.dateChanged.connect(lambda _: self.changed.emit())
+        edit.dateChanged.connect(self.changed)
         return edit
 
     def _mode_changed(self, *_: object) -> None:
@@ -125,7 +125,7 @@ class FlagControl(QCheckBox):
         super().__init__(spec.label, parent)
         self.spec = spec
         self.setToolTip(spec.help[:1].upper() + spec.help[1:])
-        self.toggled.connect(lambda _: self.changed.emit())
+        self.toggled.connect(self.changed)
 
     def value(self) -> bool | None:
         return True if self.isChecked() else None

@@ -60,10 +60,10 @@ class Pages(QStackedWidget):
             b = self.welcome_page.add_button(f"Add Pictures Folder ({short_path(pictures)})",
                                              f"Index {pictures}", default=True)
             b.setIcon(std(QStyle.StandardPixmap.SP_DirIcon))
-            b.clicked.connect(lambda: self.add_folder_requested.emit(pictures))
+            b.clicked.connect(lambda: self._request(pictures))
         other = self.welcome_page.add_button("Choose Another Folder…" if pictures else "Choose a Folder…",
                                              "Pick any folder of photos", default=not pictures)
-        other.clicked.connect(lambda: self.add_folder_requested.emit(None))
+        other.clicked.connect(lambda: self._request(None))
         self.hint_page = MessagePage()
         self.hint_page.set_content(
             "What are you looking for?",
@@ -76,6 +76,9 @@ class Pages(QStackedWidget):
         for page in (self.loading_page, self.welcome_page, self.hint_page, view,
                      self.no_results_page, self.waiting_page):
             self.addWidget(page)
+
+    def _request(self, folder: str | None) -> None:  # a slot returns None (not emit()'s bool)
+        self.add_folder_requested.emit(folder)
 
     @property
     def page(self) -> Page:
