@@ -62,7 +62,7 @@ def test_strength_words_and_the_cap_for_unknown_words_and_the_named_file() -> No
     class Model:
         relevance_scale = _scale()
 
-        class fusion:  # noqa: N801 - stands in for the model's fusion
+        class fusion:
             s_img, c_none = 20.0, -3.0
 
         @staticmethod
