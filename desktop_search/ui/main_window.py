@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
         outer.addWidget(line)
+        outer.addWidget(self.results.banner)
         outer.addWidget(self.pages, 1)
         self.setCentralWidget(central)
         self.overlay = DropOverlay(central)

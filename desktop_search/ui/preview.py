@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from desktop_search.core.types import SearchResult
 
 from .icons import std
-from .results_model import describe_date, format_bytes
+from .results_model import describe_date, format_bytes, relevance_words
 from .thumbnails import load_thumbnail_image
 
 PREVIEW_SIDE = 1600
@@ -180,7 +180,7 @@ class PreviewDialog(QDialog):
                                           if result.width and result.height else "Unknown")
         self.fields["size"].setText(format_bytes(result.size))
         self.fields["caption"].setText(result.caption or "None")
-        self.fields["score"].setText(f"{result.score:.3f}")
+        self.fields["score"].setText(relevance_words(result).removeprefix("relevance "))
         self.image.set_image(None, "Loading…")
         generation = self._generation
         started = self._run is not None and self._run(

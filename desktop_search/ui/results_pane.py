@@ -13,10 +13,11 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, QObject, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenu, QStyle, QWidget
+from PySide6.QtWidgets import QLabel, QMenu, QStyle, QWidget
 
+from desktop_search.core.search.relevance import GOOD
 from desktop_search.core.types import SearchResult
-from desktop_search.core.wording import counted
+from desktop_search.core.wording import NO_GOOD_MATCHES, counted
 
 from . import desktop
 from .icons import icon, std
@@ -55,6 +56,13 @@ class ResultsPane(QObject):
         self.view.copy_requested.connect(self.copy_selected_paths)
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.preview: PreviewDialog | None = None
+        #: above the grid when no result clears the cutoff: "No good matches — closest photos below"
+        self.banner = QLabel()
+        self.banner.setObjectName("noGoodMatches")
+        self.banner.setAccessibleName("No good matches")
+        self.banner.setContentsMargins(8, 4, 8, 4)
+        self.banner.setStyleSheet("#noGoodMatches { font-weight: bold; }")
+        self.banner.hide()
 
         # the grid's own context menu actions
         self.open_action = QAction(std(QStyle.StandardPixmap.SP_DialogOpenButton), "&Open", self)
@@ -70,11 +78,24 @@ class ResultsPane(QObject):
         self.view.addAction(self.preview_action)
 
     # -- showing results -------------------------------------------------------------------------
+    def update_banner(self) -> None:
+        """Say so above the grid when none of the results clears the cutoff (they are shown anyway:
+        the closest photos)."""
+        if self.model.nothing_clears and self.model.rowCount():
+            self.banner.setText(
+                NO_GOOD_MATCHES if self.model.min_relevance <= GOOD
+                else "None of the results clears the cutoff \u2014 closest photos below"
+            )
+            self.banner.show()
+        else:
+            self.banner.hide()
+
     def show_results(self, results: list[SearchResult], *, more: bool, same: bool, select_first: bool) -> None:
         selected = self.selected_results()
         current = self.current_result()
         scroll = self.view.verticalScrollBar().value()
         self.model.set_results(results, more_available=more, same_query=same)
+        self.update_banner()
         if same:
             # the same search again (the library changed, or the next page): keep the user's place
             self.reselect(selected, current)

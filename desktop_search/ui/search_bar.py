@@ -13,6 +13,8 @@ from .results_model import SortOrder
 from .widgets import ExampleChip
 
 CUTOFF_TIP = "Relevance cutoff: slide right to hide weaker matches"
+#: where the cutoff starts: a good match (relevance 50 of 100, core/search/relevance.py)
+DEFAULT_CUTOFF = 50
 
 
 def _tool_button(name: str, tip: str) -> QToolButton:
@@ -57,6 +59,7 @@ class SearchBar(QWidget):
 
         self.cutoff_slider = QSlider(Qt.Orientation.Horizontal)
         self.cutoff_slider.setRange(0, 100)
+        self.cutoff_slider.setValue(DEFAULT_CUTOFF)
         self.cutoff_slider.setFixedWidth(120)
         self.cutoff_slider.setToolTip(CUTOFF_TIP)
         self.cutoff_slider.setAccessibleName("Relevance cutoff")
@@ -92,9 +95,12 @@ class SearchBar(QWidget):
         self.sort_combo.setEnabled(on)
         self.cutoff_slider.setEnabled(on)
 
-    def show_cutoff(self, value: int, threshold: float | None, hidden: int) -> None:
-        self.cutoff_slider.setToolTip(
-            CUTOFF_TIP
-            + (f"\n{value}% of the way from the weakest to the best match shown: "
-               f"{counted(hidden, 'weaker result')} hidden (relevance below {threshold:.2f})" if threshold is not None else "")
-        )
+    def show_cutoff(self, value: int, threshold: float | None, hidden: int, rated: bool = False) -> None:
+        if rated:
+            words = f"\nrelevance {value} or more (50: a good match, 75: a strong one): {counted(hidden, 'weaker result')} hidden"
+        elif threshold is not None:
+            words = (f"\n{2 * value - 100}% of the way from the weakest to the best match shown: "
+                     f"{counted(hidden, 'weaker result')} hidden (score below {threshold:.2f})")
+        else:
+            words = ""
+        self.cutoff_slider.setToolTip(CUTOFF_TIP + words)

@@ -21,7 +21,7 @@ from desktop_search.core.types import FolderInfo, IndexProgress, SearchQuery, Se
 from .controller import LibraryController
 from .pages import Page, Pages
 from .results_pane import ResultsPane
-from .search_bar import SearchBar
+from .search_bar import DEFAULT_CUTOFF, SearchBar
 from .search_session import SearchSession
 from .status_area import WAITING_FOR_MODEL, StatusArea
 
@@ -206,8 +206,13 @@ class Searching(QObject):
         return super().eventFilter(watched, event)
 
     def _cutoff_changed(self, value: int) -> None:
-        self.model.set_cutoff(value / 100.0)
-        self.bar.show_cutoff(value, self.model.cutoff_score(), self.model.hidden_count())
+        # rated results (relevance 0-100): the slider is the least relevance shown, 50 (a good match)
+        # by default; unrated ones (a model without a relevance scale): its upper half spans the
+        # results' score range, as a share of the way from the weakest to the best match
+        self.model.set_min_relevance(float(value))
+        self.model.set_cutoff(max(0.0, (value - DEFAULT_CUTOFF) / (100.0 - DEFAULT_CUTOFF)))
+        self.bar.show_cutoff(value, self.model.cutoff_score(), self.model.hidden_count(), rated=self.model.rated)
+        self.results.update_banner()
         self.update_count_text()
 
     def update_count_text(self) -> None:
