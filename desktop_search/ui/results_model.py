@@ -46,7 +46,7 @@ def relevance_words(r: SearchResult) -> str:
     """"relevance 82 (strong match)" on the one 0-100 scale; the raw score for a model without it."""
     if r.relevance is None:
         return f"relevance {r.score:.3f} (the model's own score)"
-    return f"relevance {r.relevance:.0f} ({r.strength} match)"
+    return f"relevance {int(r.relevance)} ({r.strength} match)"  # floored: 49.6 is weak, shown 49
 
 
 def format_date(value: datetime | None) -> str:
