@@ -21,6 +21,7 @@ from PySide6.QtCore import QEvent, QMimeData, QObject, Qt, Signal
 from PySide6.QtGui import QDragMoveEvent, QDropEvent, QGuiApplication, QImage, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLineEdit, QWidget
 
+from desktop_search.core.library.formats import photo_extensions
 from desktop_search.core.types import SearchResult
 
 from .folders_dialog import pictures_folder
@@ -28,14 +29,21 @@ from .search_session import Example, SearchSession
 from .thumbnails import ThumbKey, ThumbnailLoader
 from .widgets import DropOverlay, ExampleChip
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif"})
-IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
+
+def image_suffixes() -> frozenset[str]:
+    """The photo extensions this installation reads (``core/library/formats.py``: HEIC / HEIF only
+    with pillow-heif), asked when an example arrives, not when the window starts."""
+    return photo_extensions()
+
+
+def image_filter() -> str:
+    return "Images (" + " ".join(f"*{s}" for s in sorted(image_suffixes())) + ");;All files (*)"
 
 
 def mime_has_image(mime: QMimeData) -> bool:
     if mime.hasImage():
         return True
-    return any(url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES
+    return any(url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in image_suffixes()
                for url in mime.urls()) if mime.hasUrls() else False
 
 
@@ -43,7 +51,7 @@ def unusable(path: str) -> str | None:
     """Why ``path`` cannot be an example (None: it can)."""
     if not os.path.isfile(path):
         return f"Cannot use {path} as an example: the file does not exist"
-    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+    if Path(path).suffix.lower() not in image_suffixes():
         return f"{os.path.basename(path)} is not a photo Desktop Search can read"
     return None
 
@@ -137,7 +145,7 @@ class ExampleInput(QObject):
             for url in mime.urls():
                 if url.isLocalFile():
                     path = url.toLocalFile()
-                    if Path(path).suffix.lower() in IMAGE_SUFFIXES and os.path.isfile(path):
+                    if Path(path).suffix.lower() in image_suffixes() and os.path.isfile(path):
                         return path
         if mime.hasImage():
             image = mime.imageData()
@@ -164,7 +172,7 @@ class ExampleInput(QObject):
 
     def choose(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Choose an Example Photo",
-                                              pictures_folder() or os.path.expanduser("~"), IMAGE_FILTER)
+                                              pictures_folder() or os.path.expanduser("~"), image_filter())
         if path:
             self.set_file(path)
 

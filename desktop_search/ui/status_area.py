@@ -182,11 +182,9 @@ class StatusArea(QStatusBar):
             return
         counts = last.counts if last is not None else None
         if counts is not None:
-            parts = [f"{n:,} {word}" for n, word in ((counts.added, "added"), (counts.updated, "updated"),
-                                                      (counts.moved, "moved"), (counts.removed, "removed"),
-                                                      (counts.failed, "could not be read")) if n]
-            if parts:
-                self.notify(("Library updated: " if kind == "changes" else "Indexing finished: ") + ", ".join(parts),
+            told = counts.summary(failed="could not be read")
+            if told:
+                self.notify(("Library updated: " if kind == "changes" else "Indexing finished: ") + told,
                             "warning" if counts.failed and not (counts.added or counts.updated) else "info")
                 return
         self.restore_idle_message()
