@@ -93,6 +93,8 @@ def test_the_stored_vector_ranks_as_the_encoded_example_does(library: Path, tmp_
         stored = lib.search(SearchQuery(image_paths=(str(photo),), limit=12))
         lib._searcher._stored_example = lambda matrix, path: None  # type: ignore[method-assign]
         encoded = lib.search(SearchQuery(image_paths=(str(photo),), limit=12))
-    # the same ranking up to ties (the stored vector is the float16 copy of the encoded one)
-    assert stored[0].photo_id == encoded[0].photo_id
+    # the same ranking up to ties (the stored vector is the float16 copy of the encoded one; the
+    # synthetic green photos are near copies of each other, so their scores tie within float16)
+    tied = {r.photo_id for r in encoded if r.score >= encoded[0].score - 2e-3}
+    assert stored[0].photo_id in tied
     assert [r.score for r in stored] == pytest.approx([r.score for r in encoded], abs=2e-3)

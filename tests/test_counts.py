@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from desktop_search.cli import main
 from desktop_search.ui.main_window import MainWindow
@@ -30,7 +31,7 @@ def library(tmp_path: Path) -> Path:
 def ready(qtbot, make_window, root: Path) -> MainWindow:
     window = make_window(root)
     qtbot.waitUntil(lambda: window.controller.model_ready and not window.controller.busy()
-                    and window._status is not None, timeout=15000)
+                    and window.library_status is not None, timeout=15000)
     return window
 
 
@@ -50,8 +51,8 @@ def test_a_page_of_results_is_shown_as_a_page_of_the_total(qtbot, make_window, l
 def test_the_folders_dialog_and_the_status_bar_give_the_same_counts(qtbot, make_window, library: Path) -> None:
     window = ready(qtbot, make_window, library)
     assert window.message_label.text() == "32 photos indexed in 1 folder · 3 could not be read"
-    window.show_folders()
-    dialog = window._folders_dialog
+    qtbot.mouseClick(window.bar.folders_button, Qt.MouseButton.LeftButton)
+    dialog = window.folders_dialog
     assert dialog is not None
     qtbot.waitUntil(lambda: dialog.tree.topLevelItemCount() == 1, timeout=5000)
     item = dialog.tree.topLevelItem(0)

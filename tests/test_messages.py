@@ -55,7 +55,7 @@ def test_an_offline_model_switch_says_it_all_in_a_dialog_with_a_copy_button(qtbo
     text = dialog.text.text()
     assert "Cannot switch to offline-clip" in text and text.endswith("still using tiny")
     assert "models/openclip/MobileCLIP-S2--datacompdr" in text  # the folder, whole
-    window._message_timer.timeout.emit()  # the status bar's message times out...
+    window.status_area.message_timer.timeout.emit()  # the status bar's message times out...
     assert dialog.isVisible()  # ...the dialog stays
     dialog.copy_button.click()
     assert QApplication.clipboard().text() == text

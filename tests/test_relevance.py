@@ -62,7 +62,7 @@ def test_strength_words_and_the_cap_for_unknown_words_and_the_named_file() -> No
     class Model:
         relevance_scale = _scale()
 
-        class fusion:  # noqa: N801 - stands in for the model's fusion
+        class fusion:
             s_img, c_none = 20.0, -3.0
 
         @staticmethod
@@ -74,7 +74,7 @@ def test_strength_words_and_the_cap_for_unknown_words_and_the_named_file() -> No
     assert rate([high], [q], Model, "a dog on the beach", [False])[0] > STRONG
     assert rate([high], [q], Model, "xqzvbnm plork", [False])[0] <= UNKNOWN_WORDS_CAP
     assert rate([0.0], [q], Model, "IMG_0001", [True])[0] == NAMED
-    assert rate([1.0], [q], object(), "a dog", [False, True][:1]) == [None]  # a model without a scale
+    assert rate([1.0, 0.5], [q], object(), "a dog", [False, True]) == [None, None]  # a model without a scale
 
 
 def test_queries_of_made_up_words_are_told_from_real_ones_in_several_languages() -> None:

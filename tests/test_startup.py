@@ -50,15 +50,18 @@ def showEvent(self, event):
 main_window.MainWindow.showEvent = showEvent
 
 from desktop_search.ui import controller
-_done = controller.LibraryController._search_done
+_init = controller.LibraryController.__init__
 
-def _search_done(self, query, results):
-    if "results" not in record:
+def _results_ready(query, results, more):
+    if "results" not in record and not query.is_empty:
         record["results"] = len(results)
         record["torch_at_results"] = "torch" in sys.modules
-    _done(self, query, results)
 
-controller.LibraryController._search_done = _search_done
+def __init__(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    self.results_ready.connect(_results_ready)  # the first results the window is given
+
+controller.LibraryController.__init__ = __init__
 
 from desktop_search.cli import main
 rc = main(sys.argv[1:])

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 
 from desktop_search.core.app import PhotoLibrary
 from desktop_search.ui.main_window import MainWindow
@@ -49,8 +49,8 @@ def test_watched_folder_changes_reach_the_results_without_a_restart(qtbot, make_
     row = before.index("blue_001.jpg")
     old_id = window.model.result(row).photo_id
     window.view.setCurrentIndex(window.model.index(row, 0))
-    window.preview_current()
-    preview = window._preview
+    qtbot.keyClick(window.view, Qt.Key.Key_Space)  # Space previews the current photo
+    preview = window.preview
     assert preview is not None and preview.isVisible()
     os.rename(photos / "blue_001.jpg", photos / "renamed_blue.jpg")
     qtbot.waitUntil(lambda: "renamed_blue.jpg" in names(window), timeout=15000)
@@ -63,7 +63,7 @@ def test_watched_folder_changes_reach_the_results_without_a_restart(qtbot, make_
 
     # a deleted photo disappears, and so does its preview
     window.view.setCurrentIndex(window.model.index(names(window).index("new_magenta.jpg"), 0))
-    window.preview_current()
+    qtbot.keyClick(window.view, Qt.Key.Key_Space)
     os.remove(photos / "new_magenta.jpg")
     qtbot.waitUntil(lambda: "new_magenta.jpg" not in names(window), timeout=15000)
     assert len(names(window)) == 8

@@ -130,7 +130,7 @@ def test_pasting_an_image_searches_with_it(qtbot, make_window, library) -> None:
     image.fill(QColor(30, 30, 225))
     QGuiApplication.clipboard().setImage(image)
     with qtbot.waitSignal(window.results_shown, timeout=10000):
-        window.paste_example()
+        window.action("paste").trigger()  # Edit ▸ Paste Image as Example
     assert window.chip.isVisible() and window.chip.label.text() == "Pasted image"
     assert window.example is not None and os.path.isfile(window.example.path)
     pasted = window.example.path
@@ -144,7 +144,7 @@ def test_find_similar_from_the_context_menu(qtbot, make_window, library) -> None
     search(qtbot, window, "yellow")
     first = window.model.result(0)
     assert first is not None
-    menu = window.build_context_menu(first)
+    menu = window.results.build_context_menu(first)
     labels = [a.text() for a in menu.actions() if a.text()]
     assert labels == ["Open", "Show in Folder", "Copy Path", "Find Similar", "Preview"]
     similar = next(a for a in menu.actions() if a.text() == "Find Similar")
@@ -166,7 +166,7 @@ def test_context_menu_open_reveal_and_copy(qtbot, make_window, library, monkeypa
     started: list[tuple[str, list[str]]] = []
     monkeypatch.setattr(desktop, "start_detached", lambda program, args: started.append((program, args)) or True)
     first = window.model.result(0)
-    menu = window.build_context_menu(first)
+    menu = window.results.build_context_menu(first)
     actions = {a.text(): a for a in menu.actions()}
     actions["Open"].trigger()
     actions["Show in Folder"].trigger()
@@ -193,7 +193,7 @@ def test_keyboard_ctrl_f_arrows_enter_and_space_preview(qtbot, make_window, libr
     qtbot.keyClick(window.view, Qt.Key.Key_Return)
     assert opened == [window.model.result(1).path]
     qtbot.keyClick(window.view, Qt.Key.Key_Space)
-    preview = window._preview
+    preview = window.preview
     assert preview is not None and preview.isVisible()
     result = window.model.result(1)
     assert preview.fields["path"].text() == result.path
@@ -225,7 +225,7 @@ def test_results_show_thumbnails_loaded_off_the_gui_thread(qtbot, make_window, l
     window = ready_window(qtbot, make_window, library)
     search(qtbot, window, "blue")
     window.view.viewport().repaint()
-    qtbot.waitUntil(window.visible_thumbnails_loaded, timeout=10000)
+    qtbot.waitUntil(window.results.visible_thumbnails_loaded, timeout=10000)
     assert window.loader.decoded >= 4
     first = window.model.result(0)
     assert window.loader.cached(window.loader.key_for(first.path, first.size)) is not None
@@ -321,7 +321,7 @@ def test_window_size_and_place_are_remembered(qtbot, library) -> None:
 def test_an_empty_library_says_so_instead_of_no_matches(qtbot, make_window, tmp_path) -> None:
     """A query in a library without photos is not a query that missed: the page says what to do."""
     empty = make_window(tmp_path / "empty", model_name="tiny")
-    qtbot.waitUntil(lambda: empty.controller.model_ready and empty._status is not None, timeout=15000)
+    qtbot.waitUntil(lambda: empty.controller.model_ready and empty.library_status is not None, timeout=15000)
     search(qtbot, empty, "red")
     assert empty.stack.currentIndex() == Page.NO_RESULTS
     assert empty.no_results_page.title.text() == "Your library has no photos yet"
@@ -332,7 +332,7 @@ def test_an_empty_library_says_so_instead_of_no_matches(qtbot, make_window, tmp_
     root = tmp_path / "broken-lib"
     index_library(root, unreadable)
     broken = make_window(root)
-    qtbot.waitUntil(lambda: broken.controller.model_ready and broken._status is not None, timeout=15000)
+    qtbot.waitUntil(lambda: broken.controller.model_ready and broken.library_status is not None, timeout=15000)
     search(qtbot, broken, "red")
     assert broken.no_results_page.title.text() == "No photos are indexed"
     assert "Problems" in broken.no_results_page.body.text()
@@ -347,7 +347,7 @@ def test_enter_selects_the_first_of_the_new_results(qtbot, make_window, library)
     with qtbot.waitSignal(window.results_shown, timeout=10000):
         window.search_field.setText("blue")
         qtbot.keyClick(window.search_field, Qt.Key.Key_Return)
-    current = window.current_result()
+    current = window.results.current_result()
     assert current is not None and os.path.basename(current.path).startswith("blue")
     assert window.view.hasFocus() or QApplication.focusWidget() is window.view
 
@@ -368,13 +368,14 @@ def test_changing_the_order_keeps_the_selected_photo(qtbot, make_window, library
     window = ready_window(qtbot, make_window, library)
     search(qtbot, window, "red")
     window.view.setCurrentIndex(window.model.index(5, 0))
-    chosen = window.current_result()
+    chosen = window.results.current_result()
     assert chosen is not None
-    window._apply_sort(SortOrder.OLDEST)
-    after = window.current_result()
+    window.action("sort_oldest").trigger()  # View ▸ Sort by Date, Oldest First
+    assert window.sort_combo.currentData() == SortOrder.OLDEST  # the bar follows the menu
+    after = window.results.current_result()
     assert after is not None and after.photo_id == chosen.photo_id
-    assert {r.photo_id for r in window.selected_results()} == {chosen.photo_id}
-    window._apply_sort(SortOrder.RELEVANCE)
+    assert {r.photo_id for r in window.results.selected_results()} == {chosen.photo_id}
+    window.action("sort_relevance").trigger()
 
 
 def test_a_library_that_cannot_be_opened_disables_what_needs_it(qtbot, make_window, tmp_path) -> None:
@@ -382,10 +383,10 @@ def test_a_library_that_cannot_be_opened_disables_what_needs_it(qtbot, make_wind
     root.mkdir()
     (root / "library.db").write_text("not a database " * 100)
     window = make_window(root)
-    qtbot.waitUntil(lambda: window._open_error is not None, timeout=10000)
+    qtbot.waitUntil(lambda: window.open_error is not None, timeout=10000)
     assert "cannot be opened" in window.loading_page.title.text()
     assert not window.loading_page.body.text().startswith("Cannot open the library")
-    assert not window.add_folder_action.isEnabled() and not window.folders_action.isEnabled()
+    assert not window.action("add_folder").isEnabled() and not window.action("folders").isEnabled()
     assert not window.search_field.isEnabled()
 
 
@@ -418,8 +419,8 @@ def test_switching_to_a_model_that_cannot_be_had_keeps_the_old_one(qtbot, make_w
 
 def test_adding_a_folder_already_in_the_library_says_so(qtbot, make_window, library) -> None:
     window = ready_window(qtbot, make_window, library)
-    qtbot.waitUntil(lambda: bool(window._folders), timeout=10000)
-    window.add_folder(window._folders[0].path + "/")
+    qtbot.waitUntil(lambda: bool(window.folders), timeout=10000)
+    window.add_folder(window.folders[0].path + "/")
     assert "already in the library" in window.message_label.text()
     assert not window.controller.busy()  # nothing queued
 
@@ -448,7 +449,7 @@ def test_a_query_entered_while_the_library_opens_runs_as_soon_as_it_is_open(qtbo
     assert window.controller.lib is None  # entered before the library was open
     qtbot.waitUntil(lambda: window.stack.currentIndex() == Page.RESULTS, timeout=5000)
     assert colours_of(window)[:4] == ["red"] * 4
-    current = window.current_result()
+    current = window.results.current_result()
     assert current is not None and os.path.basename(current.path).startswith("red")
 
 
@@ -477,8 +478,8 @@ def test_newest_first_uses_file_dates_without_exif_and_the_preview_says_which(qt
     assert [os.stat(r.path).st_mtime for r in window.model.results()] == sorted(stamps)
 
     window.view.setCurrentIndex(window.model.index(0, 0))
-    window.preview_current()
-    preview = window._preview
+    qtbot.keyClick(window.view, Qt.Key.Key_Space)
+    preview = window.preview
     assert preview is not None
     text = preview.fields["date"].text()
     first = window.model.result(0)
@@ -501,3 +502,18 @@ def test_the_status_bar_says_when_the_model_is_upgrading(qtbot, make_window, tmp
     assert "25 photos still to re-embed" in window.count_label.toolTip()
     window.controller.status_changed.emit(LibraryStatus(40, 40, 0, 0, "builtin", 1, None))
     assert "upgrading" not in window.count_label.text()
+
+
+def test_the_watchers_news_is_a_warning_by_its_state_not_its_words(qtbot, make_window, library) -> None:
+    """The level came from the sentence ("unavailable" or "Cannot" in it); now from the state."""
+    from desktop_search.core.library.watcher import WatchState, WatchStatus
+
+    window = ready_window(qtbot, make_window, library)
+    icon = window.status_area.message_icon
+    window.controller.watch_status.emit(WatchStatus(WatchState.WATCHING, "Watching 1 folder for changes."))
+    assert window.message_label.text() == "Watching 1 folder for changes." and not icon.isVisible()
+    polled = WatchStatus(WatchState.POLLING, "Checking /photos every 30 s (a network filesystem).", "/photos")
+    window.controller.watch_status.emit(polled)
+    assert window.message_label.text() == polled.text and icon.isVisible()
+    window.controller.watch_status.emit(WatchStatus(WatchState.UNAVAILABLE, "/photos is not mounted.", "/photos"))
+    assert icon.isVisible()

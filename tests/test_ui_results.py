@@ -231,3 +231,22 @@ def test_the_cutoff_keeps_its_threshold_across_pages_and_stops_fetching_below_it
     assert model.cutoff_score() == threshold and model.rowCount() == shown
     model.set_results(results[100:150], same_query=False)  # a new query: a new range
     assert model.cutoff_score() != threshold
+
+
+def test_rated_results_hide_below_a_good_match_and_show_the_closest_when_none_is_good() -> None:
+    """One relevance scale (0-100): the cutoff starts at a good match (50); when no result is good,
+    the closest photos are shown anyway and the model says so (the window's "No good matches")."""
+    from dataclasses import replace
+
+    model = ResultsModel()
+    results = [replace(r, relevance=80.0 - 10 * i) for i, r in enumerate(fake_results(8))]  # 80 .. 10
+    model.set_results(results)
+    assert model.rated and model.min_relevance == 50.0
+    assert [r.relevance for r in model.results()] == [80.0, 70.0, 60.0, 50.0]
+    assert model.hidden_count() == 4 and not model.nothing_clears
+    assert "relevance 80 (strong match)" in model.data(model.index(0, 0), 3)  # tooltip
+    weak = [replace(r, relevance=30.0 - i) for i, r in enumerate(fake_results(5))]
+    model.set_results(weak)
+    assert model.rowCount() == 5 and model.nothing_clears
+    model.set_min_relevance(0)
+    assert model.rowCount() == 5 and not model.nothing_clears

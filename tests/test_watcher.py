@@ -13,14 +13,23 @@ import pytest
 from watchdog.observers.api import BaseObserver
 
 from desktop_search.core.library import watcher as watcher_mod
-from desktop_search.core.library.watcher import CREATED, DELETED, MODIFIED, MOVED, ChangeBatch, FolderWatcher
+from desktop_search.core.library.watcher import (
+    CREATED,
+    DELETED,
+    MODIFIED,
+    MOVED,
+    ChangeBatch,
+    FolderWatcher,
+    WatchState,
+    WatchStatus,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def collect(quiet_s: float = 0.2, **kwargs) -> tuple[FolderWatcher, queue.SimpleQueue[ChangeBatch], list[str]]:
+def collect(quiet_s: float = 0.2, **kwargs) -> tuple[FolderWatcher, queue.SimpleQueue[ChangeBatch], list[WatchStatus]]:
     batches: queue.SimpleQueue[ChangeBatch] = queue.SimpleQueue()
-    statuses: list[str] = []
+    statuses: list[WatchStatus] = []
     w = FolderWatcher(batches.put, quiet_s=quiet_s, on_status=statuses.append, **kwargs)
     return w, batches, statuses
 
@@ -99,7 +108,8 @@ def test_real_files_created_modified_moved_and_deleted(tmp_path: Path) -> None:
     try:
         assert w.wait_ready(10)
         assert w.modes() == {str(folder): "native"}
-        assert any("Watching 1 folder" in s for s in statuses)
+        assert any("Watching 1 folder" in s.text for s in statuses)
+        assert all(s.state == WatchState.WATCHING and not s.is_problem for s in statuses)
         for i in range(30):
             (folder / "sub" / f"p{i}.jpg").write_bytes(b"x" * 100)
         batch = batches.get(timeout=10)
@@ -140,8 +150,11 @@ def test_watch_limit_falls_back_to_periodic_rescans_and_says_so(tmp_path: Path) 
     try:
         assert w.wait_ready(10)
         assert w.modes() == {str(folder): "polling"}
-        message = next(s for s in statuses if "unavailable" in s)
+        status = next(s for s in statuses if "unavailable" in s.text)
+        message = status.text
         assert "watch" in message and "every 0.3 s" in message
+        assert status.state == WatchState.POLLING and status.is_problem and status.folder == str(folder)
+        assert str(status) == message  # the watch command prints it as it is
         (folder / "new.jpg").write_bytes(b"x")
         assert str(folder / "new.jpg") in batches.get(timeout=10).paths
     finally:
@@ -159,7 +172,7 @@ def test_network_filesystems_are_polled(tmp_path: Path, monkeypatch) -> None:
     try:
         assert w.wait_ready(10)
         assert w.modes() == {str(folder): "polling"}
-        assert any("network filesystem (cifs)" in s for s in statuses)
+        assert any("network filesystem (cifs)" in s.text and s.state == WatchState.POLLING for s in statuses)
     finally:
         w.stop()
 
@@ -177,7 +190,9 @@ def test_folders_can_change_and_missing_ones_are_reported(tmp_path: Path) -> Non
         while str(b) not in w.modes() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert w.modes() == {str(b): "native", str(tmp_path / "unplugged"): "unavailable"}
-        assert any("does not exist" in s for s in statuses)
+        assert any("does not exist" in s.text for s in statuses)
+        assert any(s.state == WatchState.UNAVAILABLE and s.is_problem and s.folder == str(tmp_path / "unplugged")
+                   for s in statuses)
         (a / "old.jpg").write_bytes(b"x")
         (b / "new.jpg").write_bytes(b"x")
         assert batches.get(timeout=10).paths == (str(b / "new.jpg"),)

@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
                 if results and rated and not good:
                     print(f"   {NO_GOOD_MATCHES}")
                 for i, r in enumerate(results, 1):
-                    figure = f"{r.relevance:3.0f} {r.strength:<6s}" if r.relevance is not None else f"{r.score:6.3f}"
+                    figure = f"{int(r.relevance):3d} {r.strength:<6s}" if r.relevance is not None else f"{r.score:6.3f}"
                     print(f"{i:3d}. {figure}  {shown(r.path)}")
                     if r.text_match is not None:  # found by the text in it: the line that matched
                         print(f"{'':14s}text: {shown(r.text_match)}")

@@ -263,7 +263,13 @@ class PhotoLibrary:
         modules, so that text queries may use a second core while one is idle (see
         :func:`_query_threads`). Text queries themselves need no torch with the builtin model, so
         this is not on the way to the first result: the window calls it on a worker after the first
-        search. Returns whether it imported torch."""
+        search. It also reads the lexicon's word lists (``models/lexicon.py``). Returns whether it
+        imported torch."""
+        model = self._models.get(self._search_model_name())
+        if model is not None and hasattr(model, "knows_words"):
+            # the word lists that tell a query of made-up words (~1.5 s to read once): not on the
+            # first query that has an unknown word (a typo)
+            model.knows_words("qzxwv")
         with self._matrix_lock:
             rows = max((len(m) for m in self._matrices.values()), default=0)
         if rows <= EXACT_ROWS:

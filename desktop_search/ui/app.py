@@ -111,8 +111,8 @@ def run_gui(options: GuiOptions | None = None, argv: Sequence[str] | None = None
             signal.signal(signal.SIGINT, previous_handler)
     result = outcome["code"] if options.screenshot is not None else int(code)
     global window_closed_cleanly
-    window_closed_cleanly = window.closed and not window.controller.jobs.busy() and window.controller.lib is None
-    if window.controller.jobs.busy():
+    window_closed_cleanly = window.closed and not window.controller.busy() and not window.controller.library_open
+    if window.controller.busy():
         # a job that did not stop in time (a long batch in flight): quitting must not wait for it,
         # and a QThread still running when Python tears the objects down aborts the process.
         # Committed batches are on disk; SQLite rolls back the one in flight.
@@ -195,16 +195,16 @@ def _arm_screenshot(window, options: GuiOptions, outcome: dict[str, int]) -> Non
 
     def ready() -> bool:
         c = window.controller
-        if c.lib is None or window.stack.currentIndex() == Page.LOADING:
+        if not c.library_open or window.stack.currentIndex() == Page.LOADING:
             return False
         wants_results = bool(options.query or options.examples)
         if wants_results:
-            if not c.model_ready or c.search_pending or window._shown_query is None:
+            if not c.model_ready or c.search_pending or window.shown_query is None:
                 return False
             if window.stack.currentIndex() not in (Page.RESULTS, Page.NO_RESULTS):
                 return False
         window.view.viewport().repaint()  # paints the visible cells, which requests their thumbnails
-        return window.visible_thumbnails_loaded() and window.loader.pending_count() == 0
+        return window.results.visible_thumbnails_loaded() and window.loader.pending_count() == 0
 
     def tick() -> None:
         if ready():

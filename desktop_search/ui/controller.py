@@ -7,11 +7,12 @@ The controller owns the :class:`PhotoLibrary` and every background job:
   search when a query is waiting for the model);
 * searches: at most one runs at a time; a newer query replaces any waiting one, and results of a
   query that is no longer current are dropped;
-* writers (indexing, applied changes, folder edits) run one at a time from a queue, in order, since
-  the library has a single writer; watcher batches that arrive while a writer runs are merged into
-  one pending ``apply_changes`` job;
+* writers (indexing, applied changes, folder edits) run one at a time from a
+  :class:`~desktop_search.core.job_queue.WriterQueue` (Qt-free: which jobs merge, which wait,
+  what a cancel drops); the controller only runs its next task on a worker and turns the task's
+  life into signals;
 * live watching (:class:`FolderWatcher`): its callbacks run on the watcher's thread and only emit a
-  queued signal;
+  queued signal; its reports are typed (:class:`WatchStatus`), passed on as they are;
 * shutdown: :meth:`request_shutdown` cancels everything and emits ``stopped`` once every thread
   has ended, without blocking the event loop; :meth:`shutdown_now` blocks (for teardown paths).
 
@@ -21,20 +22,15 @@ Nothing here imports torch; ``desktop_search.core.app`` is imported when the lib
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
-from desktop_search.core.cancel import CancelToken
-from desktop_search.core.errors import ModelUnavailable, describe_database_error
-from desktop_search.core.library.scanner import clean_exclusion
 from desktop_search.core.types import (
+    ErrorInfo,
     FolderInfo,
-    IndexCounts,
     IndexProgress,
     LibraryStatus,
     SearchQuery,
@@ -42,34 +38,19 @@ from desktop_search.core.types import (
 )
 
 from .worker import Job, JobManager
+from .writers import WriterBridge, user_message
 
 if TYPE_CHECKING:
     from desktop_search.core.app import PhotoLibrary
     from desktop_search.core.library.watcher import ChangeBatch, FolderWatcher
+    from desktop_search.core.search.filters import Choice
+
+__all__ = ["LibraryController", "user_message"]
 
 log = logging.getLogger(__name__)
 
 
-def user_message(exc: BaseException) -> str:
-    """A one-line message for the status bar."""
-    text = describe_database_error(exc, rebuild="open Desktop Search again") or str(exc).strip() or type(exc).__name__
-    text = text.splitlines()[0]
-    return text[:1].upper() + text[1:]
-
-
-@dataclass
-class WriterTask:
-    """One unit of work for the library's single writer."""
-
-    kind: str  # "index", "changes", "folder"
-    label: str
-    run: Callable[[CancelToken], Any]  # returns a value, or an iterator of IndexProgress
-    paths: set[str] = field(default_factory=set)
-    on_done: Callable[[Any], None] | None = None
-    token: CancelToken = field(default_factory=CancelToken)
-
-
-class LibraryController(QObject):
+class LibraryController(WriterBridge, QObject):
     opened = Signal()
     open_failed = Signal(str)
     #: a model switch failed (offline, missing weights): the library stays on this model name
@@ -78,7 +59,7 @@ class LibraryController(QObject):
     model_state = Signal(str, str)
     folders_changed = Signal(list)
     status_changed = Signal(object)  # LibraryStatus
-    #: a writer job started: its kind ("index", "changes", "folder") and a label
+    #: a writer job started: its JobKind (a str enum) and a label
     job_started = Signal(str, str)
     job_progress = Signal(object)  # IndexProgress
     #: kind, the last IndexProgress (or None), an error message (or "")
@@ -90,14 +71,14 @@ class LibraryController(QObject):
     search_failed = Signal(str)
     #: a line for the status bar: text, level ("info", "warning", "error")
     message = Signal(str, str)
-    watch_status = Signal(str)
+    watch_status = Signal(object)  # WatchStatus
     paused_changed = Signal(bool)
     busy_changed = Signal(bool)
     #: every background thread has ended after request_shutdown()
     stopped = Signal()
 
     _watch_batch = Signal(object)  # from the watcher's thread (queued)
-    _watch_message = Signal(str)
+    _watch_message = Signal(object)  # WatchStatus
 
     def __init__(
         self,
@@ -119,10 +100,7 @@ class LibraryController(QObject):
         #: why the last model switch failed, whole (the window shows it in a dialog)
         self.last_model_switch_error: str | None = None
         self.global_exclusions: list[str] = []
-        self._writer_queue: list[WriterTask] = []
-        self._writer: WriterTask | None = None
-        self._writer_job: Job | None = None
-        self._paused = False
+        self._init_writers()
         self._search_job: Job | None = None
         #: the catch-up scan waits for the first search (see _model_loaded)
         self._catch_up_after_search = False
@@ -136,26 +114,63 @@ class LibraryController(QObject):
         self._counts_job: Job | None = None
         self._counts_dirty = False
         self._watched: list[str] = []
-        self._failed_task: tuple[WriterTask, str] | None = None
         self.jobs.jobs_changed.connect(self._jobs_changed)
         self._watch_batch.connect(self._on_watch_batch)
         self._watch_message.connect(self.watch_status)
 
     # -- state -----------------------------------------------------------------------------------
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    @property
-    def writer_kind(self) -> str | None:
-        return self._writer.kind if self._writer else None
-
-    @property
-    def indexing(self) -> bool:
-        return self._writer is not None and self._writer.kind in ("index", "changes")
-
     def busy(self) -> bool:
         return self.jobs.busy()
+
+    @property
+    def library_open(self) -> bool:
+        return self.lib is not None
+
+    @property
+    def model_name(self) -> str | None:
+        """The open library's model (None before it is open)."""
+        return self.lib.model_name if self.lib is not None else None
+
+    @property
+    def watching(self) -> bool:
+        return self.watcher is not None
+
+    def watch_modes(self) -> dict[str, str]:
+        """Folder -> "native", "polling" or "unavailable" (empty while not watching)."""
+        return self.watcher.modes() if self.watcher is not None else {}
+
+    def wait_watching(self, timeout_s: float | None = None) -> bool:
+        """Wait until the watcher has set its first folders up (tests)."""
+        return self.watcher is not None and self.watcher.wait_ready(timeout_s)
+
+    def run_in_background(self, fn: Callable[..., Any], *args: Any, name: str,
+                          on_result: Callable[[Any], Any] | None = None,
+                          on_error: Callable[[BaseException], Any] | None = None) -> bool:
+        """Run a read (a preview image, a folder's problems) on a worker; False while closing
+        (the caller then does without, or does it at once)."""
+        if self.jobs.closing:
+            return False
+        self.jobs.start(fn, *args, name=name, on_result=on_result, on_error=on_error)
+        return True
+
+    def load_filter_choices(self, name: str, on_result: Callable[[list[Choice]], Any]) -> bool:
+        """The values search filter ``name`` offers in this library, read on a worker; False when
+        the library is not open."""
+        lib = self.lib
+        if lib is None:
+            return False
+        return self.run_in_background(lib.filter_choices, name, name=f"filter-choices:{name}", on_result=on_result,
+                                      on_error=lambda exc: log.warning("cannot list the %s filter's values: %s",
+                                                                       name, exc))
+
+    def load_errors(self, folder: str, on_result: Callable[[list[ErrorInfo]], Any],
+                    on_error: Callable[[BaseException], Any]) -> bool:
+        """A folder's problems, read on a worker; False when the library is not open."""
+        lib = self.lib
+        if lib is None:
+            return False
+        return self.run_in_background(lib.errors, folder, name="folder-problems", on_result=on_result,
+                                      on_error=on_error)
 
     def folders(self) -> list[FolderInfo]:
         """The folders with their counts as last read (refreshed off the GUI thread after every
@@ -301,234 +316,6 @@ class LibraryController(QObject):
         if self._current_query is not None and not self._current_query.is_empty:
             self.search(self._current_query)
 
-    # -- writers -----------------------------------------------------------------------------------
-    def _enqueue(self, task: WriterTask) -> None:
-        if self._stopping:
-            return
-        self._writer_queue.append(task)
-        if self._writer is None:
-            QTimer.singleShot(0, self._next_writer)
-
-    def _next_writer(self) -> None:
-        if self._writer is not None or not self._writer_queue or self._stopping or self.lib is None:
-            return
-        task = self._writer_queue.pop(0)
-        self._writer = task
-        if self._paused:
-            task.token.pause()
-        self.last_progress = None
-        self.job_started.emit(task.kind, task.label)
-        self._writer_job = self.jobs.start(
-            task.run,
-            task.token,
-            name=f"writer:{task.kind}",
-            cancel_token=task.token,
-            background=True,
-            on_progress=self._writer_progress,
-            on_result=lambda value, t=task: self._writer_result(t, value),  # type: ignore[misc]  # mypy#15459: lambda default arg
-            on_error=lambda exc, t=task: self._writer_error(t, exc),  # type: ignore[misc]  # mypy#15459: lambda default arg
-            on_finished=lambda t=task: self._writer_finished(t),  # type: ignore[misc]  # mypy#15459: lambda default arg
-        )
-
-    def _writer_progress(self, events: list[Any]) -> None:
-        last = None
-        for event in events:
-            if isinstance(event, IndexProgress):
-                if event.phase == "cancelled" and self.last_progress is not None:
-                    # keep the counts of what was done before the job stopped
-                    event = IndexProgress("cancelled", 0, 0, counts=self.last_progress.counts,
-                                          message=event.message)
-                last = event
-                self.last_progress = event
-        if last is not None:
-            self.last_progress = last
-            self.job_progress.emit(last)
-
-    def _writer_result(self, task: WriterTask, value: Any) -> None:
-        if task.on_done is not None:
-            try:
-                task.on_done(value)
-            except Exception:
-                log.exception("after %s", task.label)
-
-    def _writer_error(self, task: WriterTask, exc: BaseException) -> None:
-        task.paths.clear()
-        self._failed_task = (task, user_message(exc))
-
-    def _writer_finished(self, task: WriterTask) -> None:
-        failed = self._failed_task
-        error = failed[1] if failed is not None and failed[0] is task else ""
-        self._failed_task = None
-        job = self._writer_job
-        self._writer = None
-        self._writer_job = None
-        last = self.last_progress
-        if job is not None and job.cancelled and (last is None or last.phase != "cancelled"):
-            counts = last.counts if last is not None else IndexCounts()
-            last = IndexProgress("cancelled", 0, 0, counts=counts, message="Cancelled")
-        if last is not None and last.phase == "cancelled":
-            error = ""
-        self.job_finished.emit(task.kind, last, error)
-        if error:
-            self.message.emit(f"{task.label.rstrip('.…')} failed: {error}", "error")
-        changed = task.kind == "folder" or (
-            last is not None and any(
-                getattr(last.counts, k, 0) for k in ("added", "updated", "moved", "removed", "embedded")
-            )
-        )
-        self.refresh_counts()
-        if changed:
-            self.library_changed.emit()
-        if self._stopping:
-            self._maybe_stopped()
-            return
-        QTimer.singleShot(0, self._next_writer)
-
-    def index(self, paths: Iterable[str] | None = None, label: str = "Indexing…") -> None:
-        """Scan the watched folders (or only ``paths``) and embed what is new."""
-        if self.lib is None:
-            return
-        lib = self.lib
-        wanted = list(paths) if paths is not None else None
-        # an identical scan already waiting covers this one
-        for queued in self._writer_queue:
-            if queued.kind == "index" and (queued.paths == set(wanted or ()) or not queued.paths):
-                return
-        self._enqueue(WriterTask("index", label, lambda token: lib.index(wanted, cancel=token), set(wanted or ())))
-
-    def apply_changes(self, paths: Iterable[str]) -> None:
-        """Re-examine these paths; merges with a change job that has not started yet."""
-        if self.lib is None:
-            return
-        new = set(paths)
-        if not new:
-            return
-        for queued in self._writer_queue:
-            if queued.kind == "changes":
-                queued.paths |= new
-                return
-        lib = self.lib
-        task = WriterTask("changes", "Updating changed photos…", lambda token: None, new)
-        task.run = lambda token, t=task: lib.apply_changes(sorted(t.paths), cancel=token)  # type: ignore[misc]  # mypy#15459: lambda default arg
-        self._enqueue(task)
-
-    def add_folder(self, path: str, exclusions: Iterable[str] = ()) -> None:
-        """Add a watched folder, then index it."""
-        if self.lib is None:
-            return
-        lib = self.lib
-        excl = list(dict.fromkeys([*exclusions, *self.global_exclusions]))
-
-        def done(info: FolderInfo) -> None:
-            self.message.emit(f"Added {info.path}", "info")
-            self.index([info.path], label=f"Indexing {os.path.basename(info.path) or info.path}…")
-
-        self._enqueue(WriterTask("folder", "Adding folder…", lambda token: lib.add_folder(path, excl), on_done=done))
-
-    def remove_folder(self, path: str) -> None:
-        if self.lib is None:
-            return
-        lib = self.lib
-
-        def done(_: object) -> None:
-            self.message.emit(f"Removed {path}; its photos are no longer searched", "info")
-
-        # a scan of this folder that has not started yet is pointless now
-        self._writer_queue = [t for t in self._writer_queue if not (t.kind == "index" and t.paths == {path})]
-        self._enqueue(WriterTask("folder", "Removing folder…", lambda token: lib.remove_folder(path), on_done=done))
-
-    def set_exclusions(self, path: str, exclusions: Iterable[str]) -> None:
-        if self.lib is None:
-            return
-        lib = self.lib
-        excl = list(exclusions)
-        self._enqueue(WriterTask("folder", "Saving exclusions…", lambda token: lib.set_exclusions(path, excl),
-                                 on_done=lambda _: self.index([path], label="Applying exclusions…")))
-
-    def set_global_exclusions(self, exclusions: Iterable[str]) -> None:
-        """Folders excluded everywhere (from the settings): merged into every folder's exclusions."""
-        # compared in their stored form (as PhotoLibrary.set_exclusions keeps them)
-        new = [e for e in dict.fromkeys(clean_exclusion(str(x)) for x in exclusions) if e]
-        old = self.global_exclusions
-        self.global_exclusions = new
-        if self.lib is None or set(old) == set(new):
-            return
-        lib = self.lib
-
-        def apply(token: CancelToken) -> list[str]:
-            changed = []
-            for folder in lib.folders():
-                current = [e for e in folder.exclusions if e not in old]
-                merged = list(dict.fromkeys([*current, *new]))
-                if set(merged) != set(folder.exclusions):
-                    lib.set_exclusions(folder.path, merged)
-                    changed.append(folder.path)
-            return changed
-
-        def done(changed: list[str]) -> None:
-            if changed:
-                self.index(changed, label="Applying exclusions…")
-
-        self._enqueue(WriterTask("folder", "Saving exclusions…", apply, on_done=done))
-
-    def set_model(self, name: str) -> None:
-        """Switch the library's model; the next index run re-embeds in the background while the
-        old vectors keep answering searches."""
-        if self.lib is None or name == self.lib.model_name:
-            return
-        lib = self.lib
-        previous = lib.model_name
-
-        def switch(_: object) -> str | None:
-            """The library switches once the new model has loaded (a CLIP model downloads here);
-            one that cannot be had leaves it on its model. Returns why not, or None."""
-            try:
-                lib.switch_model(name)
-            except ModelUnavailable as exc:
-                return str(exc)
-            return None
-
-        def done(failure: str | None) -> None:
-            if failure:
-                self.model_state.emit("ready", lib.model_name)
-                text = f"Cannot switch to {name}: {failure}; still using {lib.model_name}"
-                self.last_model_switch_error = text
-                self.message.emit(text, "error")
-                self.model_switch_failed.emit(previous)
-                return
-            self.model_state.emit("ready", f"{lib.model_name} (re-indexing)")
-            self._enqueue(WriterTask("index", "Re-indexing with the new model…", lambda token: lib.index(None, cancel=token),
-                                     on_done=lambda _: self.model_state.emit("ready", lib.model_name)))
-
-        self._enqueue(WriterTask("folder", "Switching model…", switch, on_done=done))
-
-    def rescan(self, paths: Iterable[str] | None = None) -> None:
-        self.index(paths, label="Rescanning…")
-
-    # -- pause / cancel ----------------------------------------------------------------------------
-    def pause(self) -> None:
-        if not self._paused:
-            self._paused = True
-            if self._writer is not None:
-                self._writer.token.pause()
-            self.paused_changed.emit(True)
-
-    def resume(self) -> None:
-        if self._paused:
-            self._paused = False
-            if self._writer is not None:
-                self._writer.token.resume()
-            self.paused_changed.emit(False)
-
-    def cancel_indexing(self) -> None:
-        """Stop the running job (what is done is kept; the rest is indexed next time) and drop
-        queued scans."""
-        self._writer_queue = [t for t in self._writer_queue if t.kind not in ("index", "changes")]
-        if self._writer_job is not None:
-            self._writer_job.cancel()
-        if self._paused:
-            self.resume()
-
     # -- counts ------------------------------------------------------------------------------------
     def refresh_counts(self) -> None:
         """Re-read the folder counts and the library status on a worker (coalesced)."""
@@ -606,7 +393,7 @@ class LibraryController(QObject):
             self._maybe_stopped()
             return
         self._stopping = True
-        self._writer_queue.clear()
+        self._writers.clear()
         self._waiting_query = None
         if self.watcher is not None:
             self.watcher.stop()
@@ -624,7 +411,7 @@ class LibraryController(QObject):
     def shutdown_now(self, timeout_s: float | None = None) -> bool:
         """Blocking shutdown: cancel and join every job, close the library."""
         self._stopping = True
-        self._writer_queue.clear()
+        self._writers.clear()
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None

@@ -212,7 +212,7 @@ class FoldersDialog(QDialog):
 
     def set_folders(self, folders: list[FolderInfo]) -> None:
         selected = self.selected_folder()
-        modes = self.controller.watcher.modes() if self.controller.watcher is not None else {}
+        modes = self.controller.watch_modes()
         self.tree.clear()
         for f in folders:
             mode = modes.get(os.path.normpath(f.path))
@@ -242,7 +242,7 @@ class FoldersDialog(QDialog):
                                            sum(f.errors for f in folders), folders=len(folders)))
         self._selection_changed()
 
-    def _watch_status_changed(self, _message: str) -> None:
+    def _watch_status_changed(self, _status: object) -> None:
         self.set_folders(self.controller.folders())
 
     def _selection_changed(self) -> None:
@@ -292,11 +292,10 @@ class FoldersDialog(QDialog):
     def show_errors(self) -> None:
         """The folder's problems, read on a worker (a long list must not freeze the window)."""
         folder = self.selected_folder()
-        lib = self.controller.lib
-        if folder is None or lib is None:
+        if folder is None:
             return
-        self.controller.jobs.start(
-            lib.errors, folder.path, name="folder-problems",
+        self.controller.load_errors(
+            folder.path,
             on_result=lambda errors: ErrorsDialog(folder.path, errors, self).exec(),
             on_error=lambda exc: QMessageBox.warning(self, "Problems", f"Cannot read the problems: {exc}"),
         )

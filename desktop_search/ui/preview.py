@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from PySide6.QtCore import QSize, Qt, Signal, SignalInstance
 from PySide6.QtGui import QImage, QKeyEvent, QPalette, QPixmap, QResizeEvent
@@ -24,9 +25,8 @@ from PySide6.QtWidgets import (
 from desktop_search.core.types import SearchResult
 
 from .icons import std
-from .results_model import describe_date, format_bytes
+from .results_model import describe_date, format_bytes, relevance_words
 from .thumbnails import load_thumbnail_image
-from .worker import JobManager
 
 PREVIEW_SIDE = 1600
 
@@ -77,12 +77,14 @@ class PreviewDialog(QDialog):
     #: -1 for the previous result, +1 for the next one
     navigate = Signal(int)
 
-    def __init__(self, jobs: JobManager | None, parent: QWidget | None = None) -> None:
+    def __init__(self, run_in_background: Callable[..., bool] | None, parent: QWidget | None = None) -> None:
+        """``run_in_background(fn, *args, name=, on_result=, on_error=)`` loads the image off the
+        GUI thread (the controller's); False (closing) or None: loaded at once."""
         super().__init__(parent)
         self.setWindowTitle("Preview")
         self.setModal(False)
         self.resize(1100, 720)
-        self._jobs = jobs
+        self._run = run_in_background
         self._result: SearchResult | None = None
         self._generation = 0
 
@@ -178,18 +180,17 @@ class PreviewDialog(QDialog):
                                           if result.width and result.height else "Unknown")
         self.fields["size"].setText(format_bytes(result.size))
         self.fields["caption"].setText(result.caption or "None")
-        self.fields["score"].setText(f"{result.score:.3f}")
+        self.fields["score"].setText(relevance_words(result).removeprefix("relevance "))
         self.image.set_image(None, "Loading…")
         generation = self._generation
-        if self._jobs is None or self._jobs.closing:
-            self._shown(generation, load_thumbnail_image(None, result.path, PREVIEW_SIDE))
-            return
-        self._jobs.start(
+        started = self._run is not None and self._run(
             load_thumbnail_image, result.thumbnail_path if not os.path.exists(result.path) else None,
             result.path, PREVIEW_SIDE, name="preview",
-            on_result=lambda image, g=generation: self._shown(g, image),  # type: ignore[misc]  # mypy#15459: lambda default arg
-            on_error=lambda exc, g=generation: self._shown(g, None),  # type: ignore[misc]  # mypy#15459: lambda default arg
+            on_result=lambda image, g=generation: self._shown(g, image),
+            on_error=lambda exc, g=generation: self._shown(g, None),
         )
+        if not started:  # closing: no worker any more
+            self._shown(generation, load_thumbnail_image(None, result.path, PREVIEW_SIDE))
 
     def _shown(self, generation: int, image: QImage | None) -> None:
         if generation != self._generation:

@@ -22,6 +22,7 @@ from typing import Any
 
 from PySide6.QtCore import QMimeData, QModelIndex, QPersistentModelIndex, QStringListModel, Qt, QUrl, Signal
 
+from desktop_search.core.search.relevance import GOOD
 from desktop_search.core.types import SearchResult
 
 Index = QModelIndex | QPersistentModelIndex
@@ -39,6 +40,13 @@ class SortOrder(enum.Enum):
     RELEVANCE = "relevance"
     NEWEST = "newest"
     OLDEST = "oldest"
+
+
+def relevance_words(r: SearchResult) -> str:
+    """"relevance 82 (strong match)" on the one 0-100 scale; the raw score for a model without it."""
+    if r.relevance is None:
+        return f"relevance {r.score:.3f} (the model's own score)"
+    return f"relevance {int(r.relevance)} ({r.strength} match)"  # floored: 49.6 is weak, shown 49
 
 
 def format_date(value: datetime | None) -> str:
@@ -74,7 +82,11 @@ class ResultsModel(QStringListModel):
         self._all: list[SearchResult] = []
         self._rows: list[SearchResult] = []
         self._order = SortOrder.RELEVANCE
-        self._cutoff = 0.0  # fraction of the way from the worst to the best score
+        self._cutoff = 0.0  # fraction of the way from the worst to the best score (unrated results)
+        #: rated results (``SearchResult.relevance``) below this are hidden, unless none clears it:
+        #: then all are shown and :attr:`nothing_clears` is True ("No good matches — closest photos below")
+        self._min_relevance = GOOD
+        self.nothing_clears = False
         self._range: tuple[float, float] | None = None  # the cutoff's score range (the first page's)
         self._can_fetch_more = False
 
@@ -155,6 +167,23 @@ class ResultsModel(QStringListModel):
         self._cutoff = fraction
         self._rearrange()
 
+    @property
+    def rated(self) -> bool:
+        """The results carry a relevance (0-100, one scale for every search): the cutoff is in it."""
+        return any(r.relevance is not None for r in self._all)
+
+    @property
+    def min_relevance(self) -> float:
+        return self._min_relevance
+
+    def set_min_relevance(self, value: float) -> None:
+        """Hide rated results below ``value`` (0-100; 50 is a good match), unless none clears it."""
+        value = min(100.0, max(0.0, value))
+        if value == self._min_relevance:
+            return
+        self._min_relevance = value
+        self._rearrange()
+
     def cutoff_score(self) -> float | None:
         """The score below which results are hidden: ``cutoff`` of the way from the worst to the best
         score of the query's first page (later pages do not move it)."""
@@ -167,8 +196,14 @@ class ResultsModel(QStringListModel):
         self._reset(self._arrange(self._all))
 
     def _arrange(self, results: list[SearchResult]) -> list[SearchResult]:
-        threshold = self.cutoff_score()
-        rows = results if threshold is None else [r for r in results if r.score >= threshold]
+        self.nothing_clears = False
+        if self.rated:
+            rows = [r for r in results if (r.relevance or 0.0) >= self._min_relevance]
+            if results and not rows:  # none clears the cutoff: the closest photos, and say so
+                rows, self.nothing_clears = list(results), True
+        else:
+            threshold = self.cutoff_score()
+            rows = results if threshold is None else [r for r in results if r.score >= threshold]
         if self._order is SortOrder.RELEVANCE:
             return list(rows)
         # the photo's date: when it was taken, else its file's date (as the date filters use it)
@@ -194,7 +229,7 @@ class ResultsModel(QStringListModel):
             lines = [r.path]
             if r.caption:
                 lines.append(r.caption)
-            details = [f"relevance {r.score:.3f}"]
+            details = [relevance_words(r)]
             if r.date:
                 details.append(format_date(r.date) + (" (file date)" if r.date_is_file_date else ""))
             if r.width and r.height:
@@ -241,9 +276,11 @@ class ResultsModel(QStringListModel):
     def canFetchMore(self, parent: Index) -> bool:
         if parent.isValid() or not self._can_fetch_more:
             return False
-        threshold = self.cutoff_score()
         # results come best first: once the loaded ones reach below the cutoff, every further page
         # would be hidden too (the view asks for more whenever the cutoff leaves it short of rows)
+        if self.rated:
+            return self.nothing_clears is False and min((r.relevance or 0.0) for r in self._all) >= self._min_relevance
+        threshold = self.cutoff_score()
         return threshold is None or min(r.score for r in self._all) >= threshold
 
     def fetchMore(self, parent: Index) -> None:

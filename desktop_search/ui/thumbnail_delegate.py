@@ -103,7 +103,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
             lines.append(os.path.basename(result.path))
         details = []
         if self.show_score:
-            details.append(f"{result.score:.2f}")
+            details.append(f"{result.score:.2f}" if result.relevance is None else f"{int(result.relevance)} {result.strength}")
         if self.show_date:
             # the photo's date (taken, else the file's); a photo without one is named instead, so
             # the line never stands empty

@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -149,10 +150,35 @@ def network_filesystem(path: str) -> str | None:
     return None
 
 
+class WatchState(StrEnum):
+    """What a watcher's status message is about."""
+
+    WATCHING = "watching"  # the folders are set up (natively; some may be polled)
+    POLLING = "polling"  # a folder cannot be watched live: it is checked every few seconds
+    UNAVAILABLE = "unavailable"  # a folder cannot be watched at all (missing, unmounted, error)
+
+
+@dataclass(frozen=True)
+class WatchStatus:
+    """One status report of the watcher: its kind, the sentence for people, the folder (if one)."""
+
+    state: WatchState
+    text: str
+    folder: str | None = None
+
+    @property
+    def is_problem(self) -> bool:
+        """Something the user may want to act on (a folder not watched live)."""
+        return self.state != WatchState.WATCHING
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class FolderWatcher:
     """Watches folders recursively and hands coalesced :class:`ChangeBatch` objects to ``consumer``.
 
-    ``consumer(batch)`` and ``on_status(message)`` are called on the watcher's own thread.
+    ``consumer(batch)`` and ``on_status(status)`` (a :class:`WatchStatus`) are called on the watcher's own thread.
     ``observer_factory`` and ``polling_factory`` exist for tests (and for platforms where the
     native observer is known to be unreliable).
     """
@@ -164,7 +190,7 @@ class FolderWatcher:
         quiet_s: float = 1.0,
         max_wait_s: float = 10.0,
         poll_interval_s: float = 30.0,
-        on_status: Callable[[str], None] | None = None,
+        on_status: Callable[[WatchStatus], None] | None = None,
         extensions: Iterable[str] | None = None,
         ignore: Iterable[str] = (),
         observer_factory: Callable[[], BaseObserver] | None = None,
@@ -232,11 +258,11 @@ class FolderWatcher:
         return self._thread is not None and self._thread.is_alive()
 
     # -- the watcher thread --------------------------------------------------------------------
-    def _status(self, message: str) -> None:
+    def _status(self, state: WatchState, message: str, folder: str | None = None) -> None:
         log.info("%s", message)
         if self.on_status is not None:
             try:
-                self.on_status(message)
+                self.on_status(WatchStatus(state, message, folder))
             except Exception:
                 log.exception("status callback failed")
 
@@ -345,12 +371,12 @@ class FolderWatcher:
             text = f"Watching {counted(native, 'folder')} for changes"
             if polled:
                 text += f"; {polled} checked every {self.poll_interval_s:g} s"
-            self._status(text + ".")
+            self._status(WatchState.WATCHING, text + ".")
 
     def _watch(self, folder: str) -> None:
         if not os.path.isdir(folder):
             self._set_mode(folder, "unavailable")
-            self._status(f"Cannot watch {folder}: the folder does not exist or is not mounted.")
+            self._status(WatchState.UNAVAILABLE, f"Cannot watch {folder}: the folder does not exist or is not mounted.", folder)
             return
         reason = None
         fstype = network_filesystem(folder)
@@ -376,13 +402,15 @@ class FolderWatcher:
             watch = self._ensure_polling().schedule(self._handler, folder, recursive=True)
         except Exception as exc:
             self._set_mode(folder, "unavailable")
-            self._status(f"Cannot watch {folder}: {exc}. Use Rescan to pick up changes.")
+            self._status(WatchState.UNAVAILABLE, f"Cannot watch {folder}: {exc}. Use Rescan to pick up changes.", folder)
             return
         self._watches[folder] = ("polling", watch)
         self._set_mode(folder, "polling")
         self._status(
+            WatchState.POLLING,
             f"Live watching is unavailable for {folder} because {reason}; "
-            f"checking it for changes every {self.poll_interval_s:g} s instead."
+            f"checking it for changes every {self.poll_interval_s:g} s instead.",
+            folder,
         )
 
     def _set_mode(self, folder: str, mode: str) -> None:

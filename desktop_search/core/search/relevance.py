@@ -156,8 +156,8 @@ def rate(
     scale, capped when the query's words are unknown to it, raised to :data:`NAMED` where the query
     names the photo's file."""
     scale = getattr(model, "relevance_scale", None)
-    if scale is None or not parts:
-        return [NAMED if n else None for n in named]
+    if scale is None or not parts:  # a model without a fitted scale: no result is rated
+        return [None] * len(named)
     fusion = getattr(model, "fusion", None)
     unit = float(getattr(fusion, "s_img", 1.0))
     offset = float(getattr(fusion, "c_none", 0.0))
