@@ -102,7 +102,7 @@ def _check_text_in_photos(lib: PhotoLibrary, photos: Path, checks: dict[str, boo
     sign.save(photos / "IMG_0003.png")
     for _event in lib.index():
         pass
-    for _event in lib.read_texts():
+    for _event in lib.text.read():
         pass
     hits = lib.search(SearchQuery(text="miramar", limit=3))
     checks["text in photos found"] = bool(hits) and Path(hits[0].path).name == "IMG_0003.png" and bool(hits[0].text_match)

@@ -101,7 +101,7 @@ def test_searchable_by_meaning_before_the_text_is_read(indexed: tuple[PhotoLibra
     assert status.indexed == 6 and status.text_pending == 6 and status.text_read == 0
     assert Path(lib.search(SearchQuery("red", limit=1))[0].path).name == "red.jpg"  # meaning answers already
     nice_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) if hasattr(os, "getpriority") else 0
-    events = list(lib.read_texts())
+    events = list(lib.text.read())
     if hasattr(os, "getpriority"):  # the reading ran at low priority on its own thread, not the caller's
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == nice_before
     texts = [e for e in events if e.phase == "text"]
@@ -116,7 +116,7 @@ def test_searchable_by_meaning_before_the_text_is_read(indexed: tuple[PhotoLibra
 
 def test_receipt_hotel_miramar_ranks_the_receipt_first(indexed: tuple[PhotoLibrary, Path]) -> None:
     lib, _ = indexed
-    list(lib.read_texts())
+    list(lib.text.read())
     results = lib.search(SearchQuery("receipt hotel miramar"))
     assert Path(results[0].path).name == "receipt.jpg"
     assert results[0].text_match is not None and "MIRAMAR" in results[0].text_match.upper()
@@ -142,7 +142,7 @@ def test_the_text_job_survives_a_kill_and_never_reads_a_photo_twice(
     script = (
         "import os, signal, sys; import tests.fakes; from desktop_search.core.app import PhotoLibrary\n"
         f"lib = PhotoLibrary.open({str(root)!r}, model_name='tiny')\n"
-        "for e in lib.read_texts():\n"
+        "for e in lib.text.read():\n"
         "    if e.phase == 'text' and e.done == 2: os.kill(os.getpid(), signal.SIGKILL)\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -153,11 +153,11 @@ def test_the_text_job_survives_a_kill_and_never_reads_a_photo_twice(
         already = {Path(p).name for (p,) in lib._fetch(
             "SELECT p.path FROM photos p JOIN photo_text t ON t.photo_id = p.id", ())}
         read = _count_reads(monkeypatch)
-        list(lib.read_texts())
+        list(lib.text.read())
         assert len(read) == 4 and not already & set(read)  # resumed: only the four not read
         assert lib.status().text_pending == 0
         del read[:]
-        list(lib.read_texts())  # nothing changed: nothing read again
+        list(lib.text.read())  # nothing changed: nothing read again
         assert read == []
     finally:
         lib.close()
@@ -167,14 +167,14 @@ def test_a_changed_photo_is_read_again_and_a_deleted_ones_text_goes(
     indexed: tuple[PhotoLibrary, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lib, photos = indexed
-    list(lib.read_texts())
+    list(lib.text.read())
     render(photos / "boarding.png", ["Boarding pass", "Gate C7  Seat 2A"])
     receipt = _id(lib, "receipt.jpg")
     (photos / "receipt.jpg").unlink()
     last_counts(lib.index())
     assert lib.status().text_pending == 1
     read = _count_reads(monkeypatch)
-    list(lib.read_texts())
+    list(lib.text.read())
     assert read == ["boarding.png"]
     assert "C7" in (lib.text.photo_text(_id(lib, "boarding.png")) or "")
     assert lib.text.photo_text(receipt) is None
@@ -192,7 +192,7 @@ def test_pausing_holds_the_job_without_the_writer_lock_and_resuming_finishes_it(
     lib, _ = indexed
     token = CancelToken()
     events: list = []
-    job = threading.Thread(target=lambda: events.extend(e for e in lib.read_texts(token)), daemon=True)
+    job = threading.Thread(target=lambda: events.extend(e for e in lib.text.read(token)), daemon=True)
     token.pause()
     job.start()
     time.sleep(1.0)
@@ -211,7 +211,7 @@ def test_cancelling_stops_between_photos_and_keeps_what_was_read(indexed: tuple[
     lib, _ = indexed
     token = CancelToken()
     last = None
-    for event in lib.read_texts(token):
+    for event in lib.text.read(token):
         last = event
         if event.phase == "text" and event.done == 1:
             token.cancel()
@@ -294,7 +294,7 @@ def test_dog_on_the_beach_is_not_disturbed_by_a_photo_of_the_word_dog(tmp_path: 
         lib.add_folder(photos)
         last_counts(lib.index())
         before = [r.path for r in lib.search(SearchQuery("dog on the beach", limit=10))]
-        list(lib.read_texts())
+        list(lib.text.read())
         after = lib.search(SearchQuery("dog on the beach", limit=10))
         assert [r.path for r in after] == before
         assert all(r.text_match is None for r in after)

@@ -86,7 +86,7 @@ def _read_text(lib: Any, args: argparse.Namespace, show: bool) -> tuple[int | No
     if not lib.text.can_read():
         return None, None
     started = time.monotonic()
-    last = consume(lib.read_texts(), show)
+    last = consume(lib.text.read(), show)
     if last is None:
         return None, None
     if last.phase == "cancelled":

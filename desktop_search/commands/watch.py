@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         """The text job after the embeddings (docs/TEXT.md): photos added or changed are read."""
         if not read_text or stop.is_set():
             return
-        last = drain(lib.read_texts(cancel=token[0]))
+        last = drain(lib.text.read(cancel=token[0]))
         if last is not None and last.phase == "done" and last.done:
             say(f"{_stamp()}  {last.message}")
 

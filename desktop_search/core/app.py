@@ -29,7 +29,6 @@ from .filelock import WriterLock
 from .indexing import FolderSpec, Indexer
 from .indexing.job import exclusive, run_job
 from .indexing.model_change import VectorVersions
-from .indexing.text_job import read_texts
 from .library.folders import Folders
 from .library.scanner import normalise
 from .models import DEFAULT_MODEL, EmbeddingModel
@@ -103,7 +102,8 @@ class PhotoLibrary:
         self._matrix_lock = threading.Lock()
         self._job_lock = threading.Lock()
         self._file_names = FileNameIndex(root / DB_NAME, read_only=self.read_only)
-        self.text = LibraryText(self.engine)
+        self.text = LibraryText(self.engine, self._job_lock, self._writer_lock,  # text.read(): the text job
+                                lambda: self._check_writable("read the text in photos"))
         self._searcher = Searcher(self._fetch, self._file_names, self.text.hits)
         self._folders = Folders(self.engine, self.thumbnails_dir)
 
@@ -367,11 +367,6 @@ class PhotoLibrary:
         yield from exclusive(self._job_lock, lambda: self._check_writable("index"), lambda: run_job(
             self._indexer, self._writer_lock, specs, cancel, only, watched, self._after_job, WRITER_LOCK_POLL_S))
 
-    def read_texts(self, cancel: CancelToken | None = None) -> Iterator[IndexProgress]:
-        """The text job that follows :meth:`index`: phase "text" (``indexing/text_job.py``)."""
-        yield from exclusive(self._job_lock, lambda: self._check_writable("read the text in photos"),
-                             lambda: read_texts(self.engine, self._writer_lock, cancel, WRITER_LOCK_POLL_S))
-
     def _after_job(self) -> None:
         self._finish_model_switch()
         self._finish_upgrade()
@@ -456,7 +451,6 @@ class PhotoLibrary:
             problems = s.scalar(select(func.count()).select_from(Problem)) or 0
             folders = s.scalar(select(func.count()).select_from(Folder)) or 0
         photos = sum(by_status.values())
-        text_pending, text_read = self.text.status()
         return LibraryStatus(
             photos=photos,
             indexed=by_status.get(PhotoStatus.INDEXED, 0),
@@ -465,8 +459,7 @@ class PhotoLibrary:
             model=self.model_name,
             folders=folders,
             upgrading=self.upgrading(),
-            text_pending=text_pending,
-            text_read=text_read,
+            **self.text.status_fields(),
         )
 
 

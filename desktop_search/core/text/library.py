@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import Engine
 
+from ..cancel import CancelToken
+from ..filelock import WriterLock
+from ..types import IndexProgress
 from . import store
 
 log = logging.getLogger(__name__)
@@ -20,8 +24,27 @@ T = TypeVar("T")
 
 
 class LibraryText:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, job_lock: threading.Lock, writer_lock: WriterLock,
+                 check_writable: Callable[[], None]) -> None:
         self._engine = engine
+        self._job_lock = job_lock
+        self._writer_lock = writer_lock
+        self._check_writable = check_writable
+
+    def read(self, cancel: CancelToken | None = None, poll_s: float = 0.5) -> Iterator[IndexProgress]:
+        """The text job that follows ``PhotoLibrary.index`` (``indexing/text_job.py``): reads the text
+        of the photos not read yet or changed since; phase "text"; pausable, cancellable, resumable;
+        one job at a time with indexing."""
+        from ..indexing.job import exclusive
+        from ..indexing.text_job import read_texts
+
+        yield from exclusive(self._job_lock, self._check_writable,
+                             lambda: read_texts(self._engine, self._writer_lock, cancel, poll_s))
+
+    def status_fields(self) -> dict[str, int | None]:
+        """``LibraryStatus``'s text_pending and text_read."""
+        pending, read = self.status()
+        return {"text_pending": pending, "text_read": read}
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection | None]:
