@@ -33,11 +33,12 @@ class JobKind(StrEnum):
     INDEX = "index"  # scan watched folders (all, or some) and embed what is new
     CHANGES = "changes"  # re-examine paths the watcher reported
     FOLDER = "folder"  # add/remove a folder, edit exclusions, switch the model
+    TEXT = "text"  # read the text in photos, after the embeddings (docs/TEXT.md); gives way to the others
 
     @property
     def indexes(self) -> bool:
         """A job that reads photos (with progress, pause and cancel)."""
-        return self in (JobKind.INDEX, JobKind.CHANGES)
+        return self in (JobKind.INDEX, JobKind.CHANGES, JobKind.TEXT)
 
 
 #: counts that mean the set of photos (or their vectors) changed

@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self.controller = c = LibraryController(watch=self.settings.watch_folders if watch is None else watch,
                                                 watch_quiet_s=watch_quiet_s, parent=self)
         c.global_exclusions = list(self.settings.excluded_folders)
+        c.read_text_in_photos = self.settings.read_text_in_photos
         self.session = SearchSession(lambda: self.settings.results_per_page)
         self._open_error: str | None = None  # why the library could not be opened
         self._closing = self._closed = False

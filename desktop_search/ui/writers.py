@@ -59,6 +59,8 @@ class WriterBridge:
     model_switch_failed: SignalInstance
     paused_changed: SignalInstance
     _stopping: bool
+    #: the setting ``read_text_in_photos``: run the text job after indexing (docs/TEXT.md)
+    read_text_in_photos: bool = True
 
     def _init_writers(self) -> None:
         self._writers = WriterQueue()
@@ -93,6 +95,9 @@ class WriterBridge:
         """Queue a writer task (``merge``: under the queue's rules, see ``WriterQueue.push``)."""
         if self._stopping:
             return
+        running = self._writers.running
+        if task.kind != JobKind.TEXT and running is not None and running.kind == JobKind.TEXT:
+            running.token.cancel()  # the text job gives way; it is queued again after this one (and resumes)
         if merge:
             if self._writers.push(task) is None:
                 return
@@ -165,6 +170,8 @@ class WriterBridge:
         if error:
             self.message.emit(f"{task.label.rstrip('.…')} failed: {error}", "error")
         changed = changes_library(task.kind, last.counts if last is not None else None)
+        if task.kind in (JobKind.INDEX, JobKind.CHANGES) and not error:
+            self.read_text()
         self.refresh_counts()
         if changed:
             self.library_changed.emit()
@@ -172,6 +179,16 @@ class WriterBridge:
             self._maybe_stopped()
             return
         QTimer.singleShot(0, self._next_writer)
+
+    def read_text(self) -> None:
+        """Queue the text job (reads the text in photos not read yet: docs/TEXT.md) unless it is
+        turned off (``read_text_in_photos``), unavailable, or already queued."""
+        lib = self.lib
+        if lib is None or not self.read_text_in_photos or JobKind.TEXT in self._writers.kinds():
+            return
+        if not lib.text.can_read():
+            return
+        self._enqueue(WriterTask(JobKind.TEXT, "Reading text in photos…", lambda token: lib.text.read(token)))
 
     def index(self, paths: Iterable[str] | None = None, label: str = "Indexing…") -> None:
         """Scan the watched folders (or only ``paths``) and embed what is new."""

@@ -1,0 +1,57 @@
+"""The window runs the text job after indexing (issue 16): its own progress line, pausable, and it
+gives way to an indexing job. pytest-qt, real images of text, the tiny model."""
+
+from __future__ import annotations
+
+# ruff: noqa: F811  (pytest fixtures imported from tests.ui_support are parameters here)
+from pathlib import Path
+
+import pytest
+
+from desktop_search.core.app import PhotoLibrary
+from desktop_search.core.text import recognize
+from desktop_search.core.types import SearchQuery
+from tests.test_text_library import make_folder
+from tests.ui_support import make_window  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.skipif(not recognize.available(), reason="text recognition not installed")
+
+
+def _library(tmp_path: Path) -> Path:
+    photos = tmp_path / "photos"
+    make_folder(photos)
+    root = tmp_path / "lib"
+    lib = PhotoLibrary.open(root, model_name="tiny")
+    lib.add_folder(photos)
+    for _ in lib.index():
+        pass
+    lib.close()
+    return root
+
+
+def test_the_window_reads_the_text_after_indexing_with_its_own_progress(qtbot, make_window, tmp_path) -> None:
+    window = make_window(_library(tmp_path))
+    progress = []
+    window.controller.job_progress.connect(progress.append)
+    finished = []
+    window.controller.job_finished.connect(lambda kind, last, error: finished.append((str(kind), error)))
+    qtbot.waitUntil(lambda: ("text", "") in finished, timeout=60000)
+    texts = [e for e in progress if e.phase == "text" and e.total]
+    # the status area's line (the window shows the latest event of each batch it receives)
+    assert texts and texts[-1].message.startswith("Reading text in photos: ") and texts[-1].message.endswith(" / 6")
+    lib = window.controller.lib
+    assert lib.status().text_pending == 0
+    results = lib.search(SearchQuery("hotel miramar"))
+    assert Path(results[0].path).name == "receipt.jpg" and results[0].text_match
+
+
+def test_the_setting_turns_the_text_job_off_in_the_window(qtbot, make_window, tmp_path) -> None:
+    from desktop_search.core import settings
+
+    window = make_window(_library(tmp_path), settings=settings.Settings(read_text_in_photos=False))
+    finished = []
+    window.controller.job_finished.connect(lambda kind, last, error: finished.append(str(kind)))
+    qtbot.waitUntil(lambda: "index" in finished, timeout=30000)
+    qtbot.wait(500)
+    assert "text" not in finished
+    assert window.controller.lib.status().text_pending == 6
