@@ -55,3 +55,25 @@ def test_the_setting_turns_the_text_job_off_in_the_window(qtbot, make_window, tm
     qtbot.wait(500)
     assert "text" not in finished
     assert window.controller.lib.status().text_pending == 6
+
+
+def test_the_preview_shows_the_recognised_text_selectable(qtbot, make_window, tmp_path) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window(_library(tmp_path))
+    finished = []
+    window.controller.job_finished.connect(lambda kind, last, error: finished.append(str(kind)))
+    qtbot.waitUntil(lambda: "text" in finished, timeout=60000)
+    result = window.controller.lib.search(SearchQuery("hotel miramar"))[0]
+    pane = window.results
+    from desktop_search.ui.preview import PreviewDialog
+
+    preview = PreviewDialog(None, window)
+    qtbot.addWidget(preview)
+    preview.text_of = pane._photo_text
+    preview.show_result(result)
+    assert "MIRAMAR" in preview.photo_text.toPlainText()
+    assert preview.photo_text.isReadOnly()
+    preview.photo_text.selectAll()
+    preview.photo_text.copy()
+    assert "MIRAMAR" in QApplication.clipboard().text()

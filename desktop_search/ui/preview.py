@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QStyle,
@@ -87,6 +88,8 @@ class PreviewDialog(QDialog):
         self._run = run_in_background
         self._result: SearchResult | None = None
         self._generation = 0
+        #: photo id -> its recognised text ("" none, None not read yet): set by the results pane
+        self.text_of: Callable[[int], str | None] | None = None
 
         self.image = _ImageLabel()
         side = QWidget()
@@ -118,6 +121,12 @@ class PreviewDialog(QDialog):
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.fields[key] = value
             form.addRow(f"{label}:", value)
+        # the text read in the photo (docs/TEXT.md): selectable and copyable
+        self.photo_text = QPlainTextEdit()
+        self.photo_text.setReadOnly(True)
+        self.photo_text.setPlaceholderText("No text found in this photo")
+        self.photo_text.setMaximumHeight(160)
+        form.addRow("Text:", self.photo_text)
 
         buttons = QDialogButtonBox()
         self.similar_button = QPushButton("Find Similar")
@@ -181,6 +190,9 @@ class PreviewDialog(QDialog):
         self.fields["size"].setText(format_bytes(result.size))
         self.fields["caption"].setText(result.caption or "None")
         self.fields["score"].setText(relevance_words(result).removeprefix("relevance "))
+        text = self.text_of(result.photo_id) if self.text_of is not None else None
+        self.photo_text.setPlainText(text or "")
+        self.photo_text.setPlaceholderText("Not read yet" if text is None else "No text found in this photo")
         self.image.set_image(None, "Loading…")
         generation = self._generation
         started = self._run is not None and self._run(

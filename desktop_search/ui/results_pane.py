@@ -180,6 +180,15 @@ class ResultsPane(QObject):
                 self.preview.close()
 
     # -- preview ---------------------------------------------------------------------------------
+    def _photo_text(self, photo_id: int) -> str | None:
+        """The text read in a photo, for the preview (one quick SQL read)."""
+        controller = getattr(self.window, "controller", None)  # the main window's
+        lib = getattr(controller, "lib", None)
+        try:
+            return lib.text.photo_text(photo_id) if lib is not None else None
+        except Exception:  # the preview never fails over it
+            return None
+
     def preview_current(self) -> None:
         result = self.current_result()
         if result is None:
@@ -190,6 +199,7 @@ class ResultsPane(QObject):
             self.preview.reveal_requested.connect(self.reveal_current)
             self.preview.find_similar.connect(self.find_similar_current)
             self.preview.navigate.connect(self._preview_step)
+            self.preview.text_of = self._photo_text
         self.preview.show_result(result)
         self.preview.show()
         self.preview.raise_()
