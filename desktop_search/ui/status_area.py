@@ -150,7 +150,13 @@ class StatusArea(QStatusBar):
 
     def _job_started(self, kind: str, label: str) -> None:
         if JobKind(kind).indexes:
-            self.job_started(label)
+            if JobKind(kind) == JobKind.TEXT and self.message_timer.isActive():
+                # the background text job never covers a message that is up (it shows its progress after)
+                self.index_status.set_progress(None)
+                self.index_status.set_paused(self.controller.paused)
+                self.index_status.show()
+            else:
+                self.job_started(label)
             for action in self._job_actions:
                 action.setEnabled(True)
 
@@ -158,6 +164,11 @@ class StatusArea(QStatusBar):
         if JobKind(kind).indexes:
             for action in self._job_actions:
                 action.setEnabled(False)
+            if JobKind(kind) == JobKind.TEXT:  # quietly: it stops to give way and runs again later
+                self.index_status.hide()
+                if not error and not self.message_timer.isActive():
+                    self.restore_idle_message()
+                return
             self.job_finished(kind, last, error)
 
     def job_started(self, label: str) -> None:
