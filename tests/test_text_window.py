@@ -77,3 +77,14 @@ def test_the_preview_shows_the_recognised_text_selectable(qtbot, make_window, tm
     preview.photo_text.selectAll()
     preview.photo_text.copy()
     assert "MIRAMAR" in QApplication.clipboard().text()
+
+
+def test_the_settings_dialog_has_the_read_text_switch(qtbot) -> None:
+    from desktop_search.core.settings import Settings
+    from desktop_search.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(Settings())
+    qtbot.addWidget(dialog)
+    assert dialog.read_text.isChecked()
+    dialog.read_text.click()
+    assert dialog.settings().read_text_in_photos is False

@@ -358,6 +358,10 @@ class MainWindow(QMainWindow):
             self.controller.set_global_exclusions(new.excluded_folders)
         if new.watch_folders != old.watch_folders:
             self.controller.set_watching(new.watch_folders)
+        if new.read_text_in_photos != old.read_text_in_photos:
+            self.controller.read_text_in_photos = new.read_text_in_photos
+            if new.read_text_in_photos:
+                self.controller.read_text()
         if new.model != old.model:
             self.controller.set_model(new.model)
         if new.device != old.device:

@@ -109,6 +109,10 @@ class SettingsDialog(QDialog):
 
         self.watch = QCheckBox("Watch folders and update the index as photos change")
         self.watch.setChecked(settings.watch_folders)
+        self.read_text = QCheckBox("Read text in photos (screenshots, receipts, signs) to find them by their words")
+        self.read_text.setChecked(settings.read_text_in_photos)
+        self.read_text.setToolTip("After indexing, a background job reads the text in each photo; off: no new "
+                                  "text is read (what was read is still searched)")
 
         self.excluded = QListWidget()
         self.excluded.addItems(settings.excluded_folders)
@@ -139,6 +143,7 @@ class SettingsDialog(QDialog):
         form.addRow("Results per page:", self.per_page)
         form.addRow("Excluded folders:", excl_row)
         form.addRow("", self.watch)
+        form.addRow("", self.read_text)
 
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
@@ -169,6 +174,7 @@ class SettingsDialog(QDialog):
         self.thumb.setValue(d.thumbnail_size)
         self.per_page.setValue(d.results_per_page)
         self.watch.setChecked(d.watch_folders)
+        self.read_text.setChecked(d.read_text_in_photos)
         self.excluded.clear()
         self.excluded.addItems(d.excluded_folders)
 
@@ -182,4 +188,5 @@ class SettingsDialog(QDialog):
             results_per_page=self.per_page.value(),
             excluded_folders=[self.excluded.item(i).text() for i in range(self.excluded.count())],
             watch_folders=self.watch.isChecked(),
+            read_text_in_photos=self.read_text.isChecked(),
         ).normalised()

@@ -108,7 +108,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
             # the photo's date (taken, else the file's); a photo without one is named instead, so
             # the line never stands empty
             details.append(format_date(result.date)[:10] if result.date else os.path.basename(result.path))
-        if self.show_score or self.show_date:
+        if details:
+            if result.text_match is not None:  # found by the text in it (docs/TEXT.md)
+                details.insert(0, "T")
             lines.append("  ·  ".join(details))
         if lines:
             fm = option.fontMetrics
