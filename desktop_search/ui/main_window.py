@@ -51,6 +51,25 @@ log = logging.getLogger(__name__)
 __all__ = ["WAITING_FOR_MODEL", "Example", "MainWindow", "Page"]
 
 
+def _rule() -> QFrame:
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.HLine)
+    line.setFrameShadow(QFrame.Shadow.Sunken)
+    return line
+
+
+def _stacked(*widgets: QWidget) -> QWidget:
+    """The rooms top to bottom, without margins; the last one takes the spare height."""
+    central = QWidget()
+    outer = QVBoxLayout(central)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.setSpacing(0)
+    for w in widgets[:-1]:
+        outer.addWidget(w)
+    outer.addWidget(widgets[-1], 1)
+    return central
+
+
 class MainWindow(QMainWindow):
     #: results of a search are in the grid (after the model was updated)
     results_shown = Signal()
@@ -92,18 +111,7 @@ class MainWindow(QMainWindow):
         self.bar = SearchBar()
         self.filter_bar = FilterBar()
         self.pages = Pages(self.results.view)
-        central = QWidget()
-        outer = QVBoxLayout(central)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(0)
-        outer.addWidget(self.bar)
-        outer.addWidget(self.filter_bar)
-        line = QFrame()
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setFrameShadow(QFrame.Shadow.Sunken)
-        outer.addWidget(line)
-        outer.addWidget(self.results.banner)
-        outer.addWidget(self.pages, 1)
+        central = _stacked(self.bar, self.filter_bar, _rule(), self.results.banner, self.pages)
         self.setCentralWidget(central)
         self.overlay = DropOverlay(central)
         self.status_area = StatusArea(c, self)
