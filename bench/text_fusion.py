@@ -70,7 +70,6 @@ def main() -> None:
     from desktop_search.core.app import PhotoLibrary
     from desktop_search.core.db.engine import connect
     from desktop_search.core.text import recognize, store
-    from desktop_search.core.text.normalize import loose
     from desktop_search.core.types import SearchQuery
 
     lib = PhotoLibrary.open(work / "lib")
@@ -120,17 +119,7 @@ def main() -> None:
             r1[rule] += rank == 1
             intrusions[rule] += n_text > 0
     # word queries
-    truth = {ids[i["file"]]: loose(" ".join(i["lines"])) for i in manifest["images"]}
-    words = []
-    for item in manifest["images"]:
-        for w in item["words"]:
-            word = w["word"]
-            if w["size"] < 14 or (len(word) < 4 and item["script"] == "latin"):
-                continue
-            if sum(1 for t in truth.values() if loose(word) in t) <= 5:
-                words.append((word, ids[item["file"]]))
-    random.Random(2).shuffle(words)
-    words = words[: a.words]
+    words = word_queries(manifest, ids, a.words)
     top5 = {rule: 0 for rule in RULES}
     for word, target in words:
         for rule, (rank, _n) in fused_rank(word, target).items():
@@ -146,6 +135,24 @@ def main() -> None:
     if not a.work:
         shutil.rmtree(work, ignore_errors=True)
 
+
+
+def word_queries(manifest: dict, ids: dict, count: int) -> list[tuple[str, int]]:
+    """(word, photo id) pairs: words of 4+ letters (any Chinese word) at 14 px or more whose text
+    at most 5 images hold, shuffled with a fixed seed, the first ``count``."""
+    from desktop_search.core.text.normalize import loose
+
+    truth = {ids[i["file"]]: loose(" ".join(i["lines"])) for i in manifest["images"]}
+    words = []
+    for item in manifest["images"]:
+        for w in item["words"]:
+            word = w["word"]
+            if w["size"] < 14 or (len(word) < 4 and item["script"] == "latin"):
+                continue
+            if sum(1 for t in truth.values() if loose(word) in t) <= 5:
+                words.append((word, ids[item["file"]]))
+    random.Random(2).shuffle(words)
+    return words[:count]
 
 if __name__ == "__main__":
     main()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import random
 import shutil
 import statistics
 import sys
@@ -28,6 +27,7 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
 from _common import DEFAULT_DATA  # noqa: E402
+from text_fusion import word_queries  # noqa: E402
 
 
 def main() -> None:
@@ -45,7 +45,6 @@ def main() -> None:
     os.environ["DESKTOP_SEARCH_HOME"] = str(copy / "home")
 
     from desktop_search.core.app import PhotoLibrary
-    from desktop_search.core.text.normalize import loose
     from desktop_search.core.types import SearchQuery
 
     manifest = json.loads((a.images / "manifest.json").read_text(encoding="utf-8"))
@@ -78,17 +77,7 @@ def main() -> None:
             ms[on].append(t)
             r1[on] += bool(results) and results[0].photo_id == target
             intrusions[on] += any(r.photo_id in text_ids for r in results[:5])
-    truth = {ids[i["file"]]: loose(" ".join(i["lines"])) for i in manifest["images"]}
-    words = []
-    for item in manifest["images"]:
-        for w in item["words"]:
-            word = w["word"]
-            if w["size"] < 14 or (len(word) < 4 and item["script"] == "latin"):
-                continue
-            if sum(1 for t in truth.values() if loose(word) in t) <= 5:
-                words.append((word, ids[item["file"]]))
-    random.Random(2).shuffle(words)
-    words = words[: a.words]
+    words = word_queries(manifest, ids, a.words)
     top5 = {True: 0, False: 0}
     marked = 0
     for word, target in words:
