@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from desktop_search.core.app import PhotoLibrary
+from desktop_search.core.job_queue import JobKind
 from desktop_search.core.text import recognize
 from desktop_search.core.types import SearchQuery
 from tests.test_text_library import make_folder
@@ -88,3 +89,75 @@ def test_the_settings_dialog_has_the_read_text_switch(qtbot) -> None:
     assert dialog.read_text.isChecked()
     dialog.read_text.click()
     assert dialog.settings().read_text_in_photos is False
+
+
+def _click_read_text_in_settings(qtbot, window) -> None:
+    """As a user: Settings… (the menu action), the "Read text in photos" switch, OK."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+    from desktop_search.ui.settings_dialog import SettingsDialog
+
+    clicked = []
+
+    def in_dialog() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, SettingsDialog):
+            QTimer.singleShot(20, in_dialog)
+            return
+        dialog.read_text.click()
+        buttons = dialog.findChild(QDialogButtonBox)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+        clicked.append(dialog.read_text.isChecked())
+
+    QTimer.singleShot(0, in_dialog)
+    window.action("settings").trigger()  # modal: returns once OK was clicked
+    assert clicked
+
+
+def test_turning_the_setting_off_stops_a_running_text_job_and_on_resumes_it(qtbot, make_window, tmp_path) -> None:
+    import time
+
+    from tests.test_text_library import render
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(24):  # enough pages of text to keep the job busy for several seconds
+        render(photos / f"page{i:02}.jpg", [f"Page {i} of the ledger", "HOTEL MIRAMAR receipts", f"Total {i}.40 EUR",
+                                            "Boarding pass Gate B12", "Seat 14C row 7"])
+    root = tmp_path / "lib"
+    lib = PhotoLibrary.open(root, model_name="tiny")
+    lib.add_folder(photos)
+    for _ in lib.index():
+        pass
+    lib.close()
+
+    window = make_window(root)
+    progress = []
+    window.controller.job_progress.connect(progress.append)
+    finished = []
+    window.controller.job_finished.connect(lambda kind, last, error: finished.append((str(kind), time.monotonic())))
+    qtbot.waitUntil(lambda: any(e.phase == "text" and e.done >= 2 for e in progress), timeout=60000)
+    assert window.settings.read_text_in_photos
+
+    _click_read_text_in_settings(qtbot, window)
+    turned_off = time.monotonic()
+    assert window.settings.read_text_in_photos is False
+    # the job stops within about a second (not after the photos left)
+    qtbot.waitUntil(lambda: any(kind == "text" for kind, _ in finished), timeout=1500)
+    stopped_after = next(t for kind, t in finished if kind == "text") - turned_off
+    assert stopped_after < 1.5
+    status = window.controller.lib.status()
+    read = status.text_read
+    assert read >= 2 and status.text_pending == 24 - read  # what was read stays read
+    qtbot.wait(1500)
+    assert window.controller.lib.status().text_read == read  # and nothing more is read
+    assert window.controller.writer_kind is None and JobKind.TEXT not in window.controller.waiting_writers()
+
+    _click_read_text_in_settings(qtbot, window)
+    assert window.settings.read_text_in_photos is True
+    qtbot.waitUntil(lambda: sum(kind == "text" for kind, _ in finished) == 2, timeout=120000)
+    assert window.controller.lib.status().text_pending == 0
+    assert window.controller.lib.status().text_read == 24
+    results = window.controller.lib.search(SearchQuery("ledger"))
+    assert results and results[0].text_match

@@ -110,6 +110,10 @@ class WriterQueue:
         """A folder is being removed: a waiting scan of just that folder is pointless."""
         return self._drop(lambda t: t.kind == JobKind.INDEX and t.paths == {folder})
 
+    def drop_kind(self, kind: JobKind) -> list[WriterTask]:
+        """Drop the waiting tasks of ``kind`` (the text job, when its setting is turned off)."""
+        return self._drop(lambda t: t.kind == kind)
+
     def cancel_indexing(self) -> WriterTask | None:
         """Drop the waiting scans and change jobs (waiting folder edits stay); returns the running
         task, which the caller cancels."""

@@ -370,6 +370,8 @@ class MainWindow(QMainWindow):
             self.controller.read_text_in_photos = new.read_text_in_photos
             if new.read_text_in_photos:
                 self.controller.read_text()
+            else:
+                self.controller.stop_reading_text()
         if new.model != old.model:
             self.controller.set_model(new.model)
         if new.device != old.device:

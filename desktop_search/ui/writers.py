@@ -190,6 +190,14 @@ class WriterBridge:
             return
         self._enqueue(WriterTask(JobKind.TEXT, "Reading text in photos…", lambda token: lib.text.read(token)))
 
+    def stop_reading_text(self) -> None:
+        """The setting was turned off: drop a waiting text job and stop the one running (it stops
+        within a fraction of a second; what it read stays read, and the next text job resumes)."""
+        self._writers.drop_kind(JobKind.TEXT)
+        running = self._writers.running
+        if running is not None and running.kind == JobKind.TEXT:
+            running.token.cancel()
+
     def index(self, paths: Iterable[str] | None = None, label: str = "Indexing…") -> None:
         """Scan the watched folders (or only ``paths``) and embed what is new."""
         if self.lib is None:

@@ -20,7 +20,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -31,7 +32,7 @@ from ..text import store
 from ..types import IndexCounts, IndexProgress
 
 if TYPE_CHECKING:
-    from ..text.recognize import TextEngine
+    from ..text.recognize import RecognizedText, TextEngine
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,8 @@ def read_texts(
         # the reading runs on a thread of its own, at low priority (the caller's thread keeps its own:
         # the window's worker, a test runner); the engine is built there the first time, so the
         # threads onnxruntime starts inherit that priority
-        with ThreadPoolExecutor(1, thread_name_prefix="text-reader") as reader:
+        reader = ThreadPoolExecutor(1, thread_name_prefix="text-reader")
+        try:
             if low_priority:
                 reader.submit(lower_priority).result()
             try:
@@ -116,8 +118,27 @@ def read_texts(
                 yield from _read_all(conn, eng, reader, writer_lock, cancel, total, poll_s)
             except Cancelled:
                 yield IndexProgress("cancelled", 0, total, counts=IndexCounts(), message="Cancelled")
+        finally:
+            # a cancelled job does not wait for the photo in flight: the reader finishes it on its own
+            # and its reading is dropped (the photo stays pending)
+            reader.shutdown(wait=False, cancel_futures=True)
     finally:
         raw.close()
+
+
+#: how often a job waiting for a photo's reading looks whether it was cancelled
+CANCEL_POLL_S = 0.05
+
+
+def _wait(future: Future[RecognizedText], cancel: CancelToken) -> RecognizedText | None:
+    """The photo's reading, or None as soon as the job is cancelled (the reading is dropped)."""
+    while True:
+        try:
+            return future.result(timeout=CANCEL_POLL_S)
+        except FuturesTimeout:
+            if cancel.cancelled:
+                future.cancel()
+                return None
 
 
 def _read_all(
@@ -145,7 +166,9 @@ def _read_all(
                     break  # pause (or stop) without holding the writer lock
                 last_id = photo_id
                 try:
-                    result = reader.submit(recognize.read_text, path, eng=eng).result()
+                    result = _wait(reader.submit(recognize.read_text, path, eng=eng), cancel)
+                    if result is None:
+                        break  # cancelled while this photo was read (a page of text can take seconds)
                 except Exception as exc:  # an unreadable file: no text (read again when it changes)
                     log.info("cannot read text in %s: %s", path, exc)
                     result = RecognizedText()

@@ -41,6 +41,9 @@ from PIL import Image, ImageDraw, ImageOps
 # Longest side of the detector's first, cheap look (the fast exit), and of its full look.
 PROBE_SIDE = 448
 DETECT_SIDE = 960
+# An image no larger than this is probed at its own size, and the probe's map is the full look (a 500 px
+# photo with text would otherwise pay a 448 px probe and then a 500 px pass).
+PROBE_WHOLE_MAX = 560
 # DB post-processing (PaddleOCR's defaults for PP-OCR).
 BIN_THRESH = 0.3
 BOX_THRESH = 0.6
@@ -53,7 +56,9 @@ PROBE_MIN_PEAK = 0.6
 # Recognition.
 REC_HEIGHT = 48
 REC_MAX_WIDTH = 1600
-REC_BATCH = 8
+# Lines per recogniser run: the batch is padded to its widest line, and larger batches do not run faster
+# per line on CPU (measured: 4 a little cheaper than 8 and 16; docs/TEXT.md "Speed").
+REC_BATCH = 4
 CLS_THRESH = 0.9
 DROP_SCORE = 0.5
 
@@ -466,8 +471,13 @@ def crop_box(rgb: Image.Image, box: np.ndarray) -> Image.Image:
 # ------------------------------------------------------------------------------------------- public
 
 
+def _probe_side(rgb: Image.Image) -> int:
+    longest = max(rgb.size)
+    return longest if longest <= PROBE_WHOLE_MAX else PROBE_SIDE
+
+
 def _probe(rgb: Image.Image, eng: TextEngine) -> tuple[bool, tuple[np.ndarray, float, float]]:
-    prob_map = eng.probability_map(rgb, PROBE_SIDE)
+    prob_map = eng.probability_map(rgb, _probe_side(rgb))
     prob = prob_map[0]
     mask = prob > BIN_THRESH
     if mask.sum() < PROBE_MIN_PIXELS or prob.max() < PROBE_MIN_PEAK:
@@ -503,8 +513,8 @@ def read_text(
             result.probed_only = True
             result.seconds = time.perf_counter() - t0
             return result
-        # an image no larger than the probe's size: the probe's map is the full look already
-        if max(W, H) > PROBE_SIDE:
+        # an image probed at its own size: the probe's map is the full look already
+        if max(W, H) > _probe_side(rgb):
             prob_map = None
     prob, sx, sy = prob_map if prob_map is not None else eng.probability_map(rgb, DETECT_SIDE)
     boxes = boxes_from_map(prob, sx, sy, W, H)
