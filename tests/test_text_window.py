@@ -115,14 +115,14 @@ def _click_read_text_in_settings(qtbot, window) -> None:
     assert clicked
 
 
-def test_turning_the_setting_off_stops_a_running_text_job_and_on_resumes_it(qtbot, make_window, tmp_path) -> None:
-    import time
-
+def _pages_library(tmp_path: Path) -> Path:
+    """24 indexed pages of text whose text is not read yet: enough to keep the text job busy for
+    several seconds."""
     from tests.test_text_library import render
 
     photos = tmp_path / "photos"
     photos.mkdir()
-    for i in range(24):  # enough pages of text to keep the job busy for several seconds
+    for i in range(24):
         render(photos / f"page{i:02}.jpg", [f"Page {i} of the ledger", "HOTEL MIRAMAR receipts", f"Total {i}.40 EUR",
                                             "Boarding pass Gate B12", "Seat 14C row 7"])
     root = tmp_path / "lib"
@@ -131,8 +131,26 @@ def test_turning_the_setting_off_stops_a_running_text_job_and_on_resumes_it(qtbo
     for _ in lib.index():
         pass
     lib.close()
+    return root
 
-    window = make_window(root)
+
+def test_the_search_count_stays_while_the_text_job_reads_beside_the_library_count(qtbot, make_window, tmp_path) -> None:
+    window = make_window(_pages_library(tmp_path))
+    progress = []
+    window.controller.job_progress.connect(progress.append)
+    qtbot.waitUntil(lambda: any(e.phase == "text" and e.done >= 1 for e in progress), timeout=60000)
+    with qtbot.waitSignal(window.results_shown, timeout=10000):
+        window.search_field.setText("page")
+    qtbot.wait(600)  # a few more photos read: their progress must not cover the count
+    assert window.message_label.text().endswith(("result", "results")) or "hidden by the cutoff" in window.message_label.text()
+    assert "Reading text in photos: " in window.count_label.text() and " / 24" in window.count_label.text()
+    assert window.count_label.text().startswith("Library: 24 photos")
+
+
+def test_turning_the_setting_off_stops_a_running_text_job_and_on_resumes_it(qtbot, make_window, tmp_path) -> None:
+    import time
+
+    window = make_window(_pages_library(tmp_path))
     progress = []
     window.controller.job_progress.connect(progress.append)
     finished = []

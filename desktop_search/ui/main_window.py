@@ -351,8 +351,13 @@ class MainWindow(QMainWindow):
         if self.controller.model_name is not None:  # the library's own model is the one in use
             self.settings.model = self.controller.model_name
         dialog = SettingsDialog(self.settings, self)
-        if dialog.exec() == SettingsDialog.DialogCode.Accepted:
-            self.apply_settings(dialog.settings())
+        try:
+            accepted = dialog.exec() == SettingsDialog.DialogCode.Accepted
+            chosen = dialog.settings()
+        finally:
+            dialog.deleteLater()  # one dialog an opening, not a window's worth of them kept until quit
+        if accepted:
+            self.apply_settings(chosen)
 
     def apply_settings(self, new: Settings) -> None:
         old = self.settings

@@ -61,6 +61,8 @@ class StatusArea(QStatusBar):
         self.message_timer.timeout.connect(self.restore_idle_message)
         self._idle_text = ""
         self.library_status: LibraryStatus | None = None
+        #: the background text job's progress words, shown beside the library's count (None: not running)
+        self._text_progress: str | None = None
         #: the menu's pause and stop actions (on while indexing)
         self._job_actions: tuple[QAction, ...] = ()
 
@@ -83,12 +85,13 @@ class StatusArea(QStatusBar):
     def set_idle_message(self, text: str) -> None:
         """What the bar says when no message is up (the summary, a search's count)."""
         self._idle_text = text
-        if not self.message_timer.isActive() and not self.index_status.isVisible():
+        indexing = self.index_status.isVisible() and self._text_progress is None
+        if not self.message_timer.isActive() and not indexing:
             self.restore_idle_message()
 
     def restore_idle_message(self) -> None:
         last = self.controller.last_progress
-        if self.index_status.isVisible() and last is not None:
+        if self.index_status.isVisible() and last is not None and self._text_progress is None:
             self.message_icon.hide()
             self.message_label.setText(describe_progress(last, self.controller.paused))
             return
@@ -111,12 +114,22 @@ class StatusArea(QStatusBar):
 
     def show_library_status(self, status: LibraryStatus) -> None:
         self.library_status = status
+        self._show_counts()
+
+    def _show_counts(self) -> None:
+        status = self.library_status
+        if status is None:
+            self.count_label.setText(self._text_progress or "")
+            return
         text = f"Library: {counted(status.indexed, 'photo')}" if status.folders else ""
         tip = count_summary(status.indexed, status.pending, status.errors, folders=status.folders)
         if status.upgrading:
             text += f" · upgrading the model: {status.upgrading:,} to go"
             tip += (f"\nThe {status.model} model has new weights: {counted(status.upgrading, 'photo')} still to "
                     "re-embed in the background. Searches use the previous vectors until then.")
+        if self._text_progress:
+            text += f" · {self._text_progress}"
+            tip += f"\n{self._text_progress} (in the background, after indexing: words in photos become searchable)"
         self.count_label.setText(text)
         self.count_label.setToolTip(tip)
 
@@ -150,11 +163,14 @@ class StatusArea(QStatusBar):
 
     def _job_started(self, kind: str, label: str) -> None:
         if JobKind(kind).indexes:
-            if JobKind(kind) == JobKind.TEXT and self.message_timer.isActive():
-                # the background text job never covers a message that is up (it shows its progress after)
+            if JobKind(kind) == JobKind.TEXT:
+                # the background text job never covers a message or the search's count: its progress
+                # goes beside the library's count
                 self.index_status.set_progress(None)
                 self.index_status.set_paused(self.controller.paused)
                 self.index_status.show()
+                self._text_progress = label
+                self._show_counts()
             else:
                 self.job_started(label)
             for action in self._job_actions:
@@ -166,6 +182,8 @@ class StatusArea(QStatusBar):
                 action.setEnabled(False)
             if JobKind(kind) == JobKind.TEXT:  # quietly: it stops to give way and runs again later
                 self.index_status.hide()
+                self._text_progress = None
+                self._show_counts()
                 if not error and not self.message_timer.isActive():
                     self.restore_idle_message()
                 return
@@ -180,6 +198,10 @@ class StatusArea(QStatusBar):
 
     def job_progress(self, event: IndexProgress) -> None:
         self.index_status.set_progress(event)
+        if event.phase == "text":
+            self._text_progress = describe_progress(event, self.controller.paused)
+            self._show_counts()
+            return
         if not self.message_timer.isActive():
             self._say(describe_progress(event, self.controller.paused))
 
@@ -207,8 +229,13 @@ class StatusArea(QStatusBar):
             pause.setText("&Resume Indexing" if paused else "&Pause Indexing")
             pause.setIcon(std(QStyle.StandardPixmap.SP_MediaPlay if paused
                                            else QStyle.StandardPixmap.SP_MediaPause))
-        if self.controller.last_progress is not None:
-            self.message_label.setText(describe_progress(self.controller.last_progress, paused))
+        last = self.controller.last_progress
+        if self._text_progress is not None:
+            if last is not None and last.phase == "text":
+                self._text_progress = describe_progress(last, paused)
+            self._show_counts()
+        elif last is not None:
+            self.message_label.setText(describe_progress(last, paused))
         elif paused:
             self.message_label.setText("Paused")
 

@@ -283,6 +283,8 @@ def describe_progress(event: IndexProgress, paused: bool = False) -> str:
         prefix = "Looking for photos"
     elif event.phase == "embed":
         prefix = "Indexing"
+    elif event.phase == "text" and event.total and event.message:
+        return ("Paused: " if paused else "") + event.message
     else:
         prefix = event.message or event.phase.capitalize()
     parts = [prefix]
@@ -343,7 +345,7 @@ class IndexStatus(QWidget):
             self.pause_button.setAccessibleName("Pause indexing")
 
     def set_progress(self, event: IndexProgress | None) -> None:
-        if event is None or event.phase != "embed" or not event.total:
+        if event is None or event.phase not in ("embed", "text") or not event.total:
             self.bar.setRange(0, 0)  # busy indicator
         else:
             self.bar.setRange(0, event.total)
