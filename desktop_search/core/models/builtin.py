@@ -381,18 +381,6 @@ class BuiltinModel(QueryUnderstanding, EmbeddingModel):
             self._remember_familiarity([t for t, a in zip(unsure_texts, agree, strict=True) if not a], None, np.matmul)
         return out
 
-    def _multilingual_queries(self, multilingual: Any, texts: Sequence[str]) -> np.ndarray:
-        """Queries in other languages: the multilingual heads' joint-space vector, and the concept
-        bridge's half from their estimate of MiniLM's sentence embedding of the English text."""
-        head, sentences = self._multilingual_parts(multilingual, texts)
-        self._remember_familiarity(texts, None, np.matmul)  # not judged (see encode_queries)
-        return self._query_vectors(head, sentences)
-
-    def _multilingual_parts(self, multilingual: Any, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-        """The multilingual heads' joint-space vectors and their estimate of MiniLM's sentence
-        embeddings of the English texts (None without a concept bridge)."""
-        return multilingual.queries(texts), multilingual.minilm_like(texts) if self.concepts is not None else None
-
     def _encode_english_queries(self, texts: Sequence[str]) -> np.ndarray:
         if self.torch_queries:
             return self._torch_queries(texts)

@@ -32,6 +32,7 @@ class QueryUnderstanding:
     _familiarity_lock: Any
     concepts: Any
     encode_queries: Callable[[Sequence[str]], np.ndarray]
+    _query_vectors: Callable[..., np.ndarray]
 
     def multilingual(self) -> Any:
         """The :class:`~.multilingual.MultilingualEncoder` for texts in other languages than English
@@ -46,6 +47,18 @@ class QueryUnderstanding:
             return (load_multilingual(self.weights_sha256, same_heads=same_heads) if self.trained else None) or False
 
         return self._once("_multilingual", self._multilingual_lock, make, while_open=False) or None
+
+    def _multilingual_queries(self, multilingual: Any, texts: Sequence[str]) -> np.ndarray:
+        """Queries in other languages: the multilingual heads' joint-space vector, and the concept
+        bridge's half from their estimate of MiniLM's sentence embedding of the English text."""
+        head, sentences = self._multilingual_parts(multilingual, texts)
+        self._remember_familiarity(texts, None, np.matmul)  # not judged (see encode_queries)
+        return self._query_vectors(head, sentences)
+
+    def _multilingual_parts(self, multilingual: Any, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The multilingual heads' joint-space vectors and their estimate of MiniLM's sentence
+        embeddings of the English texts (None without a concept bridge)."""
+        return multilingual.queries(texts), multilingual.minilm_like(texts) if self.concepts is not None else None
 
     def _route_languages(self, texts: Sequence[str]) -> tuple[list[int], list[int], Any]:
         """``multilingual.route_languages`` for this model (other, unsure, encoder)."""
