@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,9 @@ class BuiltinModel(QueryUnderstanding, EmbeddingModel):
         self._numpy_lock = threading.Lock()
         self._multilingual: Any = None  # other languages than English (.multilingual), on first use
         self._relevance_scale: Any = None  # the fitted relevance scale (search/relevance.py), on first use
+        #: recent queries' familiarity (``query_familiarity``), most recent last
+        self._familiarity: OrderedDict[str, float] = OrderedDict()
+        self._familiarity_lock = threading.Lock()
         self._multilingual_lock = threading.Lock()
         self._closed = False
         if weights is not None and weights.is_file():
@@ -367,17 +371,15 @@ class BuiltinModel(QueryUnderstanding, EmbeddingModel):
         if other:
             out[other] = self._multilingual_queries(multilingual, [texts[i] for i in other])
         if unsure:  # kept English where both encoders agree on the text's meaning
-            theirs = self._multilingual_queries(multilingual, [texts[i] for i in unsure])
+            unsure_texts = [texts[i] for i in unsure]
+            head, sentences = self._multilingual_parts(multilingual, unsure_texts)
+            theirs = self._query_vectors(head, sentences)
             agree = multilingual.agrees(out[unsure, : self.head_dim], theirs[:, : self.head_dim])
             out[unsure] = np.where(agree[:, None], out[unsure], theirs)
+            # read as another language: no familiarity (the multilingual estimate of MiniLM's
+            # embedding is too rough to judge it: real German queries would all look unfamiliar)
+            self._remember_familiarity([t for t, a in zip(unsure_texts, agree, strict=True) if not a], None, np.matmul)
         return out
-
-    def _multilingual_queries(self, multilingual: Any, texts: Sequence[str]) -> np.ndarray:
-        """Queries in other languages: the multilingual heads' joint-space vector, and the concept
-        bridge's half from their estimate of MiniLM's sentence embedding of the English text."""
-        return self._query_vectors(
-            multilingual.queries(texts), multilingual.minilm_like(texts) if self.concepts is not None else None
-        )
 
     def _encode_english_queries(self, texts: Sequence[str]) -> np.ndarray:
         if self.torch_queries:
@@ -386,15 +388,22 @@ class BuiltinModel(QueryUnderstanding, EmbeddingModel):
         if threads > 1 and self._minilm is not None and self._heads_module is not None:
             with _torch_threads(self._torch, threads):
                 return self._torch_queries(texts)
-        return self._query_vectors(*self._numpy_encoder().encode(list(texts)))
+        head, sentences = self._numpy_encoder().encode(list(texts))
+        return self._query_vectors(head, sentences, texts=texts)
 
-    def _query_vectors(self, head: np.ndarray, sentences: np.ndarray | None, on_torch: bool = False) -> np.ndarray:
+    def _query_vectors(
+        self, head: np.ndarray, sentences: np.ndarray | None, on_torch: bool = False, texts: Sequence[str] = ()
+    ) -> np.ndarray:
         """A query's vector: the query head's unit vector, then the concept bridge's half (not
-        normalised with it: its length is how much the query leans on concepts)."""
+        normalised with it: its length is how much the query leans on concepts). Remembers each of
+        ``texts``' familiarity (``query_familiarity``) on the way."""
+        matmul = _torch_matmul if on_torch else np.matmul
         out = _unit(head)
+        if texts and sentences is not None:
+            self._remember_familiarity(texts, sentences, matmul)
         if self.concepts is None or sentences is None:
             return out
-        half = self.concepts.queries(sentences, _torch_matmul if on_torch else np.matmul)
+        half = self.concepts.queries(sentences, matmul)
         return np.concatenate([out, half], axis=1)
 
     def _torch_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -407,7 +416,7 @@ class BuiltinModel(QueryUnderstanding, EmbeddingModel):
                 states, mask = self._text_states(texts[i : i + TEXT_BATCH])
                 heads.append(self._heads.text(states, mask).cpu().numpy())
                 sentences.append(_unit(masked_mean(states, mask).cpu().numpy()))
-        return self._query_vectors(np.concatenate(heads), np.concatenate(sentences), on_torch=True)
+        return self._query_vectors(np.concatenate(heads), np.concatenate(sentences), on_torch=True, texts=texts)
 
     def encode_photo_texts(self, texts: Sequence[str]) -> PhotoTextVectors:
         texts = list(texts)

@@ -12,18 +12,30 @@ in a *reference bank* of ordinary photos (the bank's mean photo vector ships wit
 ``good`` is set where 95 % of real caption queries still have a good match (bench/relevance.py
 prints the figures); ``good + width * ln 3`` (75) is a strong one. A query none of whose words the
 text encoder knows ("xqzvbnm plork") has no good match, whatever its scores. A photo whose file name
-the query names is a strong match. Numpy only.
+the query names is a strong match.
+
+The model knows when it does not know: a query far from everything it was trained on ("quarterly tax
+return spreadsheet", "mri scan of a human brain") still finds a closest photo that may clear the bar.
+Its *familiarity* F is how close its MiniLM sentence embedding comes to what the model learned: the
+mean cosine of its ``k`` nearest training captions (a bank of their embeddings ships beside the scale,
+``weights/<model>-relevance.npy``), or of the concept bridge's class names less ``concept_delta`` (a
+query naming an ImageNet concept, "refrigerator", is known), whichever is higher. Below ``f0`` the
+query's matches are lowered by ``lam * (f0 - F)`` before the curve: ``c = (score - baseline) / unit
+- lam * max(0, f0 - F)``. Numpy only.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+#: (a, b) -> a @ b (torch's on the torch query path, see ``models/concepts.py``)
+MatMul = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 #: relevance at which a photo is a good match (the window's default cutoff), and a strong one
 GOOD = 50.0
@@ -64,10 +76,22 @@ class RelevanceScale:
     text_width: float
     image_good: float
     image_width: float
+    #: what the model knows (module docstring): unit MiniLM sentence embeddings of training captions
+    #: (None: every query is taken as familiar), how many nearest ones F averages, where the
+    #: lowering starts, its slope, and how much less a concept's name counts than a caption
+    familiar: np.ndarray | None = None
+    familiar_k: int = 10
+    familiar_f0: float = 0.0
+    familiar_lam: float = 0.0
+    concept_delta: float = 0.35
 
     @classmethod
     def load(cls, path: Path) -> RelevanceScale:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        fam = raw.get("familiarity") or {}
+        bank = None
+        if fam:
+            bank = np.load(Path(path).with_name(str(fam["bank"])), allow_pickle=False).astype(np.float32)
         return cls(
             version=str(raw["version"]),
             mean=np.asarray(raw["mean"], np.float32),
@@ -76,26 +100,67 @@ class RelevanceScale:
             text_width=float(raw["text"]["width"]),
             image_good=float(raw["image"]["good"]),
             image_width=float(raw["image"]["width"]),
+            familiar=bank,
+            familiar_k=int(fam.get("k", 10)),
+            familiar_f0=float(fam.get("f0", 0.0)),
+            familiar_lam=float(fam.get("lam", 0.0)),
+            concept_delta=float(fam.get("concept_delta", 0.35)),
         )
 
-    def as_json(self, **figures: object) -> dict[str, object]:
-        return {
+    def as_json(self, bank_file: str | None = None, **figures: object) -> dict[str, object]:
+        out: dict[str, object] = {
             "version": self.version,
             "text": {"good": self.text_good, "width": self.text_width},
             "image": {"good": self.image_good, "width": self.image_width},
+        }
+        if bank_file is not None and self.familiar is not None:
+            out["familiarity"] = {"bank": bank_file, "k": self.familiar_k, "f0": round(self.familiar_f0, 6),
+                                  "lam": self.familiar_lam, "concept_delta": self.concept_delta}
+        out.update({
             "figures": figures,
             "mean": [round(float(x), 6) for x in self.mean],
             "direction_mean": [round(float(x), 6) for x in self.direction_mean],
-        }
+        })
+        return out
+
+    def familiarity(self, sentences: np.ndarray, concept_max: np.ndarray | None = None,
+                    matmul: MatMul = np.matmul) -> np.ndarray | None:
+        """F for each query (module docstring) from its unit MiniLM sentence embedding (N, 384) and
+        its best cosine to a concept's name (N,); None without a bank."""
+        if self.familiar is None or len(self.familiar) == 0:
+            return None
+        sims = matmul(np.asarray(sentences, np.float32), self._familiar_t)
+        k = min(self.familiar_k, sims.shape[1])
+        f = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
+        if concept_max is not None:
+            f = np.maximum(f, np.asarray(concept_max, np.float32) - self.concept_delta)
+        return np.asarray(f, np.float32)
+
+    @property
+    def _familiar_t(self) -> np.ndarray:
+        assert self.familiar is not None
+        cached = self.__dict__.get("_familiar_t_cache")
+        if cached is None:
+            cached = np.ascontiguousarray(self.familiar.T)
+            object.__setattr__(self, "_familiar_t_cache", cached)
+        return cached
+
+    def shortfall(self, familiarity: float | None) -> float:
+        """How much a query of this familiarity has its matches lowered (in the units of ``c``)."""
+        if familiarity is None or self.familiar_lam <= 0:
+            return 0.0
+        return self.familiar_lam * max(0.0, self.familiar_f0 - float(familiarity))
 
     def relevance(
-        self, scores: Sequence[float] | np.ndarray, parts: Sequence[Part], text_unit: float, text_offset: float
+        self, scores: Sequence[float] | np.ndarray, parts: Sequence[Part], text_unit: float, text_offset: float,
+        unfamiliar: float = 0.0,
     ) -> np.ndarray:
         """0-100 for each raw ``score`` of a search made of ``parts``.
 
         ``text_unit`` and ``text_offset``: the fusion's score of a photo without text is
         ``text_unit * image_similarity + text_offset`` (photos with text are scored in the same
-        units). An example part's weight already brings its cosine to those units."""
+        units). An example part's weight already brings its cosine to those units. ``unfamiliar``:
+        the text part's :meth:`shortfall`, which raises its baseline."""
         baseline = unit = good = width = 0.0
         for p in parts:
             v = np.asarray(p.vector, np.float32).reshape(-1)
@@ -105,7 +170,7 @@ class RelevanceScale:
                 u, g, w = 1.0, self.image_good, self.image_width
             else:
                 m = self.mean[: len(v)]
-                baseline += p.weight * (text_unit * float(v[: len(m)] @ m) + text_offset)
+                baseline += p.weight * (text_unit * (float(v[: len(m)] @ m) + unfamiliar) + text_offset)
                 u, g, w = text_unit, self.text_good, self.text_width
             unit += p.weight * u
             good += p.weight * u * g
@@ -153,7 +218,8 @@ def rate(
     scores: Sequence[float], parts: Sequence[Part], model: object, text: str | None, named: Sequence[bool]
 ) -> list[float | None]:
     """Each hit's relevance (None where ``model`` has no fitted scale): its score on ``model``'s
-    scale, capped when the query's words are unknown to it, raised to :data:`NAMED` where the query
+    scale, lowered when the query is far from what the model knows, capped when its words are
+    unknown to it, raised to :data:`NAMED` where the query
     names the photo's file."""
     scale = getattr(model, "relevance_scale", None)
     if scale is None or not parts:  # a model without a fitted scale: no result is rated
@@ -161,7 +227,11 @@ def rate(
     fusion = getattr(model, "fusion", None)
     unit = float(getattr(fusion, "s_img", 1.0))
     offset = float(getattr(fusion, "c_none", 0.0))
-    rel = scale.relevance(scores, parts, unit, offset)
+    unfamiliar = 0.0
+    if text and text.strip() and any(not p.is_image for p in parts):
+        familiarity = getattr(model, "query_familiarity", None)
+        unfamiliar = scale.shortfall(familiarity(text.strip()) if familiarity is not None else None)
+    rel = scale.relevance(scores, parts, unit, offset, unfamiliar)
     if text and text.strip() and not getattr(model, "knows_words", lambda _t: True)(text):
         rel = np.minimum(rel, UNKNOWN_WORDS_CAP)
     return [round(max(NAMED, float(r)) if n else float(r), 1) for r, n in zip(rel, named, strict=True)]
