@@ -44,6 +44,20 @@ _GROW = 1.5
 EXACT_ROWS = 32_768
 #: candidates from the int8 scan re-scored exactly (at least; 16 x the limit when larger)
 RERANK = 1024
+#: the arrays kept per row (photo): attribute, a vector (dim wide) or one value, dtype, value when empty
+_ROW_ARRAYS: tuple[tuple[str, bool, Any, Any], ...] = (
+    ("_image", True, np.float16, 0), ("_q8", True, np.int8, 0), ("_scale", False, np.float32, 1),
+    ("_inv_norm", False, np.float32, 1), ("_ids", False, np.int64, -1), ("_valid", False, bool, False),
+    ("_gate", False, np.float32, 0), ("_name", False, bool, False), ("_date", False, np.float64, np.nan),
+    ("_slot", False, np.int64, -1),
+)
+#: the arrays kept per text slot (a photo's text vector), likewise
+_SLOT_ARRAYS: tuple[tuple[str, bool, Any, Any], ...] = (
+    ("_text", True, np.float16, 0), ("_t_q8", True, np.int8, 0), ("_t_scale", False, np.float32, 1),
+    ("_t_owner", False, np.int64, -1),
+)
+
+
 @dataclass(frozen=True)
 class Filters:
     """What a search keeps: photos in every one of ``id_sets`` (their intersection: the search
@@ -107,47 +121,20 @@ class VectorMatrix:
         self._derived: dict[str, tuple[int, Any]] = {}
 
     # -- storage -----------------------------------------------------------------------------
+    def _grow(self, arrays: tuple[tuple[str, bool, Any, Any], ...], cap: int, n: int) -> None:
+        """(Re)allocate ``arrays`` (see :data:`_ROW_ARRAYS`) to ``cap`` entries, keeping the first ``n``."""
+        for attr, wide, dtype, fill in arrays:
+            new = np.full((cap, self.dim) if wide else cap, fill, dtype)
+            old = getattr(self, attr, None)
+            if old is not None:
+                new[:n] = old[:n]
+            setattr(self, attr, new)
+
     def _alloc(self, cap: int) -> None:
-        old = getattr(self, "_image", None)
-        image = np.zeros((cap, self.dim), np.float16)
-        q8 = np.zeros((cap, self.dim), np.int8)
-        scale = np.ones(cap, np.float32)
-        inv_norm = np.ones(cap, np.float32)
-        ids = np.full(cap, -1, np.int64)
-        valid = np.zeros(cap, bool)
-        gate = np.zeros(cap, np.float32)
-        name = np.zeros(cap, bool)
-        date = np.full(cap, np.nan, np.float64)
-        slot = np.full(cap, -1, np.int64)
-        if old is not None:
-            n = self._n
-            image[:n] = self._image[:n]
-            q8[:n] = self._q8[:n]
-            scale[:n] = self._scale[:n]
-            inv_norm[:n] = self._inv_norm[:n]
-            ids[:n] = self._ids[:n]
-            valid[:n] = self._valid[:n]
-            gate[:n] = self._gate[:n]
-            name[:n] = self._name[:n]
-            date[:n] = self._date[:n]
-            slot[:n] = self._slot[:n]
-        self._image, self._q8, self._scale, self._inv_norm = image, q8, scale, inv_norm
-        self._ids, self._valid, self._gate, self._date, self._slot = ids, valid, gate, date, slot
-        self._name = name
+        self._grow(_ROW_ARRAYS, cap, self._n)
 
     def _t_alloc(self, cap: int) -> None:
-        old = getattr(self, "_text", None)
-        text = np.zeros((cap, self.dim), np.float16)
-        t_q8 = np.zeros((cap, self.dim), np.int8)
-        t_scale = np.ones(cap, np.float32)
-        owner = np.full(cap, -1, np.int64)
-        if old is not None:
-            n = self._t_n
-            text[:n] = self._text[:n]
-            t_q8[:n] = self._t_q8[:n]
-            t_scale[:n] = self._t_scale[:n]
-            owner[:n] = self._t_owner[:n]
-        self._text, self._t_q8, self._t_scale, self._t_owner = text, t_q8, t_scale, owner
+        self._grow(_SLOT_ARRAYS, cap, self._t_n)
 
     def __len__(self) -> int:
         return self._count
@@ -157,12 +144,8 @@ class VectorMatrix:
         return int((self._t_owner[: self._t_n] >= 0).sum())
 
     def nbytes(self) -> int:
-        arrays = (
-            self._image, self._q8, self._scale, self._inv_norm, self._ids, self._valid, self._gate, self._name, self._date,
-            self._slot,
-            self._text, self._t_q8, self._t_scale, self._t_owner, self._row_by_id,
-        )
-        return sum(a.nbytes for a in arrays)
+        arrays = [getattr(self, attr) for attr, *_ in (*_ROW_ARRAYS, *_SLOT_ARRAYS)]
+        return sum(a.nbytes for a in arrays) + self._row_by_id.nbytes
 
     def ids(self) -> np.ndarray:
         with self._lock:
