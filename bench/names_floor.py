@@ -10,10 +10,10 @@ texts:
 
 * ``caption``: the first caption itself (the eval's protocol: a caption, so no floor applies);
 * ``name, words``: the photo renamed after 3 or 4 consecutive words of its first caption, at a
-  seeded place (``a_dog_runs_through.jpg``, ``through_the_tall_grass.jpg``: a descriptive name that
-  matches its photo's other captions in part, as ``dog_running_in_the_heather.jpg`` does);
+  seeded place (``kneeling_in_front_of.jpg``, ``woman_crouches_near_three.jpg``: a descriptive name
+  that matches its photo's other captions in part, as ``dog_running_in_the_heather.jpg`` does);
 * ``name, content``: after its first caption's first 3 or 4 content words (stop words left out:
-  ``black_dog_running_grass.jpg``).
+  ``boy_stick_kneeling_front.jpg``, ``children_playing_water.jpg``).
 
 A name's text is what the app embeds for it: ``metadata.filename_words`` of the name (words under
 3 letters and camera words dropped; a name left with none gives no text). Each set of texts is
