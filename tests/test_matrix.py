@@ -69,8 +69,9 @@ class _SubclassedFusion(LearnedFusion):
 
 
 def _library(seed: int, n: int = 6000, dim: int = 32) -> tuple[VectorMatrix, dict[int, tuple]]:
-    """A matrix with lengths, texts on a third of the photos, gates, dates, removals and re-adds (so
-    rows and text slots are reused), and the same data as plain arrays by photo id."""
+    """A matrix with lengths, texts on a third of the photos (half of them file names), gates, dates,
+    removals and re-adds (so rows and text slots are reused), and the same data as plain arrays by
+    photo id: (image, text, gate, date, length, text is a name)."""
     rng = np.random.default_rng(seed)
     m = VectorMatrix(dim, capacity=64)
     truth: dict[int, tuple] = {}
@@ -81,10 +82,11 @@ def _library(seed: int, n: int = 6000, dim: int = 32) -> tuple[VectorMatrix, dic
         texts = [_unit(rng.standard_normal(dim)) if h else None for h in has]
         gates = [float(rng.normal()) if h else None for h in has]
         dates = [None if rng.random() < 0.1 else float(rng.uniform(0, 1000)) for _ in ids]
-        m.upsert(ids, imgs, texts, gates, dates)
+        names = [bool(rng.random() < 0.5) for _ in ids]  # a photo without text ignores it
+        m.upsert(ids, imgs, texts, gates, dates, names)
         for i, pid in enumerate(ids):
             truth[pid] = (imgs[i].astype(np.float16), None if texts[i] is None else texts[i].astype(np.float16),
-                          gates[i], dates[i], float(np.linalg.norm(imgs[i])))
+                          gates[i], dates[i], float(np.linalg.norm(imgs[i])), names[i] and texts[i] is not None)
 
     for s in range(0, n, 1000):
         put(list(range(s + 1, min(n, s + 1000) + 1)))
@@ -97,7 +99,12 @@ def _library(seed: int, n: int = 6000, dim: int = 32) -> tuple[VectorMatrix, dic
     drop = [int(i) for i in rng.choice(sorted(truth), 100, replace=False)]
     m.set_texts(drop, [None] * len(drop), [None] * len(drop))  # texts dropped: free slots
     for pid in drop:
-        truth[pid] = (truth[pid][0], None, None, *truth[pid][3:])
+        truth[pid] = (truth[pid][0], None, None, *truth[pid][3:5], False)
+    # texts replaced: captions become names and names captions
+    swap = [int(i) for i in rng.choice([p for p in sorted(truth) if truth[p][1] is not None], 100, replace=False)]
+    m.set_texts(swap, [truth[p][1] for p in swap], [truth[p][2] for p in swap], [not truth[p][5] for p in swap])
+    for pid in swap:
+        truth[pid] = (*truth[pid][:5], not truth[pid][5])
     return m, truth
 
 
@@ -110,12 +117,13 @@ def _columns(truth: dict[int, tuple]) -> tuple:
     gate = np.array([truth[i][2] or 0.0 for i in ids], np.float32)
     date = np.array([np.nan if truth[i][3] is None else truth[i][3] for i in ids])
     length = np.array([truth[i][4] for i in ids], np.float32)  # of the vector given, before float16
-    return ids, img, has, txt, gate, date, length
+    name = np.array([truth[i][5] for i in ids], bool)
+    return ids, img, has, txt, gate, date, length, name
 
 
 def _brute_force(columns: tuple, parts, fusion, limit: int, filters: M.Filters | None,
                  min_score: float | None) -> list[tuple[int, float]]:
-    ids, img, has, txt, gate, date, length = columns
+    ids, img, has, txt, gate, date, length, name = columns
     total = np.zeros(len(ids), np.float32)
     for q, weight, is_image in parts:
         q = np.asarray(q, np.float32)
@@ -123,6 +131,8 @@ def _brute_force(columns: tuple, parts, fusion, limit: int, filters: M.Filters |
             s = fusion.score(q, (img @ q) / length, None, None, None, query_is_image=True)
         else:
             s = fusion.score(q, img @ q, txt @ q, gate, has)
+            # a file name's text: never below the image-only score
+            s = np.where(name, np.maximum(s, fusion.score(q, img @ q, None, None, None)), s)
         total += np.float32(weight) * s
     keep = np.ones(len(ids), bool)
     if filters is not None:
@@ -203,7 +213,7 @@ def test_ranking_follows_updates() -> None:
     for pid in top[:2]:
         del truth[pid]
     m.set_texts([top[2]], [_unit(np.ones(32))], [3.0])
-    truth[top[2]] = (truth[top[2]][0], _unit(np.ones(32)).astype(np.float16), 3.0, *truth[top[2]][3:])
+    truth[top[2]] = (truth[top[2]][0], _unit(np.ones(32)).astype(np.float16), 3.0, *truth[top[2]][3:5], False)
     _assert_same(m.search([(q, 1.0, False)], fusion, 20), _brute_force(_columns(truth), [(q, 1.0, False)], fusion, 20, None, None))
 
 
@@ -237,3 +247,38 @@ def test_split_scans_every_part_once(monkeypatch) -> None:  # type: ignore[no-un
         calls.clear()
         K.Int8Kernel.split(100, scan)
         assert sorted((lo, hi) for lo, hi, _ in calls) == [(0, 33), (33, 66), (66, 100)]
+
+
+def test_a_file_names_text_never_lowers_its_photo_but_a_caption_may(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The same text vector lowers a photo when it is a caption, and leaves it at its image-only
+    score when it is the words of the file name; one that matches raises the photo either way.
+    Exactly and in the int8 scan; the flag follows text changes and reused rows."""
+    pytest.importorskip("torch")  # the int8 kernel
+    assert K.Int8Kernel.available(32)
+    fusion = _random_fusion(32, 5)
+    rng = np.random.default_rng(6)
+    q = _unit(rng.standard_normal(32))
+    away = _unit(rng.standard_normal(32) - 3 * q)  # a text far from the query
+    img = _unit(q + 0.3 * rng.standard_normal(32))
+    others = _unit(rng.standard_normal((400, 32)))
+    m = VectorMatrix(32)
+    m.upsert(range(10, 410), others, [None] * 400, [None] * 400, [None] * 400)
+    m.upsert([1, 2, 3, 4], np.stack([img] * 4), [None, away, away, q], [None, 0.5, 0.5, 0.5], [None] * 4,
+             [False, False, True, True])
+    for exact_rows in (32_768, 100):
+        monkeypatch.setattr(M, "EXACT_ROWS", exact_rows)
+        s = dict(m.search([(q, 1.0, False)], fusion, 500))
+        image_only = s[1]  # no text
+        assert s[2] < image_only - 0.1  # a caption that does not match lowers its photo
+        assert s[3] == pytest.approx(image_only, abs=1e-5)  # a name that does not match: no lower
+        assert s[4] > image_only  # a name that matches raises it
+        assert dict(m.scores_of([(q, 1.0, False)], fusion, [2, 3])) == pytest.approx({2: s[2], 3: s[3]}, abs=1e-5)
+    monkeypatch.setattr(M, "EXACT_ROWS", 32_768)
+    m.set_texts([2, 3], [away, away], [0.5, 0.5], [True, False])  # photo 2 named, photo 3 captioned
+    s = dict(m.search([(q, 1.0, False)], fusion, 500))
+    assert s[2] == pytest.approx(s[1], abs=1e-5) and s[3] < s[1] - 0.1
+    m.set_texts([2], [away], [0.5])  # names not given: a caption
+    m.remove([3])
+    m.upsert([5], img[None], [away], [0.5], [None])  # photo 3's row again, not a name
+    s = dict(m.search([(q, 1.0, False)], fusion, 500))
+    assert s[2] < s[1] - 0.1 and s[5] < s[1] - 0.1

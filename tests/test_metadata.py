@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from desktop_search.core.library.imageio import decode
-from desktop_search.core.library.metadata import filename_words, read_meta
+from desktop_search.core.library.metadata import filename_words, is_name_text, photo_text, read_meta
 
 
 @pytest.mark.parametrize(
@@ -84,3 +84,12 @@ def test_large_jpeg_is_decoded_reduced_and_oriented(tmp_path: Path) -> None:
     d = decode(path, min_side=256)
     assert (d.width, d.height) == (3000, 4000)  # full size, after orientation
     assert min(d.image.size) < 1000 and d.image.size[1] > d.image.size[0]
+
+
+def test_a_photos_text_is_its_file_names_words_only_without_a_caption() -> None:
+    """Search floors a file name's text at the image-only score, never a caption's (search/matrix.py)."""
+    name = "dog_running_in_the_heather.jpg"
+    assert photo_text(None, name) == "dog running the heather"
+    assert is_name_text(photo_text(None, name), None)
+    assert not is_name_text(photo_text("A plate of pasta", name), "A plate of pasta")
+    assert not is_name_text(photo_text(None, "IMG_0001.jpg"), None)  # no words: no text at all

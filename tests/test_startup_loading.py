@@ -33,7 +33,7 @@ TINY_KEY = load_model("tiny").key
 def original_read(conn: sqlite3.Connection, key: str) -> vector_store._Vectors:
     """``PhotoLibrary._load_matrix`` as it was: one row per photo, converted in Python."""
     rows = conn.execute(
-        "SELECT v.photo_id, v.image, v.text_vec, v.text_gate, p.date_taken, p.mtime "
+        "SELECT v.photo_id, v.image, v.text_vec, v.text_gate, p.date_taken, p.mtime, p.caption "
         "FROM vectors v JOIN photos p ON p.id = v.photo_id WHERE v.model = ? AND p.status = ?",
         (key, "indexed"),
     ).fetchall()
@@ -44,6 +44,8 @@ def original_read(conn: sqlite3.Connection, key: str) -> vector_store._Vectors:
         texts=[np.frombuffer(r[2], np.float16) if r[2] is not None else None for r in rows],
         gates=[r[3] for r in rows],
         dates=[photo_timestamp(_parse_dt(r[4]), r[5]) for r in rows],
+        # a text is the file name's words where the photo has no caption
+        names=[r[2] is not None and not (r[6] and r[6].strip()) for r in rows],
     )
 
 
@@ -62,11 +64,12 @@ def assert_same(got: vector_store._Vectors, want: vector_store._Vectors) -> None
             assert math.copysign(1, 0.0 if a is None else a) == math.copysign(1, 0.0 if b is None else b)
     for a, b in zip(got.dates, want.dates, strict=True):
         assert (a == b) or (a != a and b != b), (a, b)
+    assert got.names == want.names
 
 
 def matrix_of(v: vector_store._Vectors) -> VectorMatrix:
     m = VectorMatrix(v.images.shape[1], capacity=max(1024, len(v.ids)))
-    m.upsert(v.ids, v.images, v.texts, v.gates, v.dates)
+    m.upsert(v.ids, v.images, v.texts, v.gates, v.dates, v.names)
     return m
 
 
@@ -76,16 +79,18 @@ def new_library(root: Path) -> Path:
 
 
 def fill(db: Path, rows: list[tuple], dim: int = 8, key: str = TINY_KEY) -> None:  # type: ignore[type-arg]
-    """Insert (date_taken, mtime, text_gate, has_text) rows as indexed photos with random vectors."""
+    """Insert (date_taken, mtime, text_gate, has_text) rows as indexed photos with random vectors; a
+    third have a caption, a third a blank one, a third none (their texts are file names)."""
     rng = np.random.default_rng(len(rows))
     conn = sqlite3.connect(str(db))
     folder = conn.execute("INSERT INTO folders (path, exclusions, added_at) VALUES ('/p', '[]', '2024-01-01')").lastrowid
     for i, (date, mtime, gate, has_text) in enumerate(rows):
         pid = 10 + 3 * i  # ids with gaps
+        caption = (f"a caption {i}", "  ", None)[i % 3]
         conn.execute(
-            "INSERT INTO photos (id, folder_id, path, size, mtime, content_hash, date_taken, status, updated_at) "
-            "VALUES (?, ?, ?, 1, ?, ?, ?, 'indexed', '2024-01-01')",
-            (pid, folder, f"/p/{i}.jpg", mtime, f"{i:040x}", date),
+            "INSERT INTO photos (id, folder_id, path, size, mtime, content_hash, date_taken, caption, status, updated_at) "
+            "VALUES (?, ?, ?, 1, ?, ?, ?, ?, 'indexed', '2024-01-01')",
+            (pid, folder, f"/p/{i}.jpg", mtime, f"{i:040x}", date, caption),
         )
         image = rng.standard_normal(dim).astype(np.float16).tobytes()
         text = rng.standard_normal(dim).astype(np.float16).tobytes() if has_text else None

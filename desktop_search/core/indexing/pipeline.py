@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from ..cancel import CancelToken
 from ..db import Photo, PhotoStatus, Vector
 from ..library.formats import is_photo_name
+from ..library.metadata import is_name_text
 from ..library.scanner import (
     Exclusions,
     FoundFile,
@@ -368,8 +369,9 @@ class Indexer:
                 for fut in window:
                     fut.cancel()
 
-    def _todo(self, folder_ids: list[int], key: str) -> tuple[list[PhotoWork], list[tuple[int, str | None]]]:
-        """Photos that need the network (image and text), and photos whose text alone changed."""
+    def _todo(self, folder_ids: list[int], key: str) -> tuple[list[PhotoWork], list[tuple[int, str | None, bool]]]:
+        """Photos that need the network (image and text), and photos whose text alone changed (id,
+        text, whether it is the file name's words)."""
         with Session(self.engine) as s:
             rows = s.execute(
                 select(Photo.id, Photo.path, Photo.content_hash, Photo.caption, Photo.status, Photo.text, Vector.photo_id, Vector.text_source)
@@ -385,7 +387,7 @@ class Indexer:
                 .order_by(Photo.path)
             ).all()
         need_image = [PhotoWork(r[0], r[1], r[2], r[3]) for r in rows if r[4] == PhotoStatus.PENDING or r[6] is None]
-        need_text = [(r[0], r[5]) for r in rows if r[4] == PhotoStatus.INDEXED and r[6] is not None]
+        need_text = [(r[0], r[5], is_name_text(r[5], r[3])) for r in rows if r[4] == PhotoStatus.INDEXED and r[6] is not None]
         return need_image, need_text
 
     def _prepare(self, model: EmbeddingModel, work: PhotoWork, min_side: int) -> PreparedPhoto:
@@ -462,21 +464,22 @@ class Indexer:
                     [text_vecs[p.id][0] if p.id in text_vecs else None for p in ok],
                     [text_vecs[p.id][1] if p.id in text_vecs else None for p in ok],
                     [photo_timestamp(p.date_taken, p.mtime) for p in ok],
+                    [is_name_text(p.text, p.caption) for p in ok],
                 )
             if vanished:
                 matrix.remove(vanished)
 
-    def _refresh_texts(self, model: EmbeddingModel, items: list[tuple[int, str | None]], matrix: VectorMatrix | None) -> None:
+    def _refresh_texts(self, model: EmbeddingModel, items: list[tuple[int, str | None, bool]], matrix: VectorMatrix | None) -> None:
         """Re-embed only the text of photos whose caption or file name changed."""
         for i in range(0, len(items), 256):
             chunk = items[i : i + 256]
-            with_text = [(pid, t) for pid, t in chunk if t]
+            with_text = [(pid, t) for pid, t, _ in chunk if t]
             vecs: dict[int, tuple[np.ndarray, float]] = {}
             if with_text:
                 ptv = model.encode_photo_texts([t for _, t in with_text])
                 vecs = {pid: (v, float(g)) for (pid, _), v, g in zip(with_text, ptv.vectors, ptv.gate, strict=True)}
             with Session(self.engine) as s, s.begin():
-                for pid, t in chunk:
+                for pid, t, _ in chunk:
                     tv = vecs.get(pid)
                     s.execute(
                         update(Vector)
@@ -484,8 +487,8 @@ class Indexer:
                         .values(text_vec=to_blob(tv[0]) if tv else None, text_gate=tv[1] if tv else None, text_source=t)
                     )
             if matrix is not None:
-                matrix.set_texts([pid for pid, _ in chunk], [vecs[p][0] if p in vecs else None for p, _ in chunk],
-                                 [vecs[p][1] if p in vecs else None for p, _ in chunk])
+                matrix.set_texts([pid for pid, _, _ in chunk], [vecs[p][0] if p in vecs else None for p, _, _ in chunk],
+                                 [vecs[p][1] if p in vecs else None for p, _, _ in chunk], [name for _, _, name in chunk])
 
 
 def _walk_folder(root: str, folder: FolderSpec, watched: list[FolderSpec], problems: list[ScanProblem]) -> Iterator[FoundFile]:

@@ -186,3 +186,10 @@ def read_meta(path: Path, exif: Image.Exif | None, info: dict, fmt_is_jpeg_or_ti
 def photo_text(caption: str | None, file_name: str) -> str | None:
     """The text embedded beside a photo's image: its caption, else its file name's words."""
     return caption or filename_words(file_name)
+
+
+def is_name_text(text: str | None, caption: str | None) -> bool:
+    """Whether a photo's text (:func:`photo_text`) is its file name's words: it has text and no
+    caption. A name is a hint, not a description: search never lets it lower its photo's score
+    (``search/matrix.py``); the vector store reads the same rule in SQL (``vector_store._NAME_SQL``)."""
+    return bool(text) and not (caption and caption.strip())

@@ -8,6 +8,13 @@ photos with text only; the others score through the scorer's image-only function
 length may differ from 1 (a model's per-photo weight for text queries, see
 ``ImageHead.weigh``): text queries use the dot product as is, example photos the cosine.
 
+A photo's text is a caption (written to describe it) or the words of its file name (a hint, as
+``dog_running_in_the_heather.jpg``); the matrix keeps which, per photo. A text query never scores a
+photo whose text is a file name below its image-only score (what it would score with no text): a
+name may raise a photo but not punish it for matching the query only in part. A caption keeps the
+fusion as it is: one that does not match the query rightly lowers its photo (docs/MODELS.md,
+"Descriptive names and the fusion").
+
 Speed on large libraries: a query reads every vector, so its cost is memory traffic. Beside the
 float16 rows each vector is also kept as int8 with a per-row scale (half the bytes); libraries
 above :data:`EXACT_ROWS` photos are scanned in int8 (torch's int8 kernel, when torch is loaded and
@@ -37,6 +44,20 @@ _GROW = 1.5
 EXACT_ROWS = 32_768
 #: candidates from the int8 scan re-scored exactly (at least; 16 x the limit when larger)
 RERANK = 1024
+#: the arrays kept per row (photo): attribute, a vector (dim wide) or one value, dtype, value when empty
+_ROW_ARRAYS: tuple[tuple[str, bool, Any, Any], ...] = (
+    ("_image", True, np.float16, 0), ("_q8", True, np.int8, 0), ("_scale", False, np.float32, 1),
+    ("_inv_norm", False, np.float32, 1), ("_ids", False, np.int64, -1), ("_valid", False, bool, False),
+    ("_gate", False, np.float32, 0), ("_name", False, bool, False), ("_date", False, np.float64, np.nan),
+    ("_slot", False, np.int64, -1),
+)
+#: the arrays kept per text slot (a photo's text vector), likewise
+_SLOT_ARRAYS: tuple[tuple[str, bool, Any, Any], ...] = (
+    ("_text", True, np.float16, 0), ("_t_q8", True, np.int8, 0), ("_t_scale", False, np.float32, 1),
+    ("_t_owner", False, np.int64, -1),
+)
+
+
 @dataclass(frozen=True)
 class Filters:
     """What a search keeps: photos in every one of ``id_sets`` (their intersection: the search
@@ -76,6 +97,7 @@ class VectorMatrix:
     _ids: np.ndarray
     _valid: np.ndarray
     _gate: np.ndarray
+    _name: np.ndarray
     _date: np.ndarray
     _slot: np.ndarray
     _text: np.ndarray
@@ -99,44 +121,20 @@ class VectorMatrix:
         self._derived: dict[str, tuple[int, Any]] = {}
 
     # -- storage -----------------------------------------------------------------------------
+    def _grow(self, arrays: tuple[tuple[str, bool, Any, Any], ...], cap: int, n: int) -> None:
+        """(Re)allocate ``arrays`` (see :data:`_ROW_ARRAYS`) to ``cap`` entries, keeping the first ``n``."""
+        for attr, wide, dtype, fill in arrays:
+            new = np.full((cap, self.dim) if wide else cap, fill, dtype)
+            old = getattr(self, attr, None)
+            if old is not None:
+                new[:n] = old[:n]
+            setattr(self, attr, new)
+
     def _alloc(self, cap: int) -> None:
-        old = getattr(self, "_image", None)
-        image = np.zeros((cap, self.dim), np.float16)
-        q8 = np.zeros((cap, self.dim), np.int8)
-        scale = np.ones(cap, np.float32)
-        inv_norm = np.ones(cap, np.float32)
-        ids = np.full(cap, -1, np.int64)
-        valid = np.zeros(cap, bool)
-        gate = np.zeros(cap, np.float32)
-        date = np.full(cap, np.nan, np.float64)
-        slot = np.full(cap, -1, np.int64)
-        if old is not None:
-            n = self._n
-            image[:n] = self._image[:n]
-            q8[:n] = self._q8[:n]
-            scale[:n] = self._scale[:n]
-            inv_norm[:n] = self._inv_norm[:n]
-            ids[:n] = self._ids[:n]
-            valid[:n] = self._valid[:n]
-            gate[:n] = self._gate[:n]
-            date[:n] = self._date[:n]
-            slot[:n] = self._slot[:n]
-        self._image, self._q8, self._scale, self._inv_norm = image, q8, scale, inv_norm
-        self._ids, self._valid, self._gate, self._date, self._slot = ids, valid, gate, date, slot
+        self._grow(_ROW_ARRAYS, cap, self._n)
 
     def _t_alloc(self, cap: int) -> None:
-        old = getattr(self, "_text", None)
-        text = np.zeros((cap, self.dim), np.float16)
-        t_q8 = np.zeros((cap, self.dim), np.int8)
-        t_scale = np.ones(cap, np.float32)
-        owner = np.full(cap, -1, np.int64)
-        if old is not None:
-            n = self._t_n
-            text[:n] = self._text[:n]
-            t_q8[:n] = self._t_q8[:n]
-            t_scale[:n] = self._t_scale[:n]
-            owner[:n] = self._t_owner[:n]
-        self._text, self._t_q8, self._t_scale, self._t_owner = text, t_q8, t_scale, owner
+        self._grow(_SLOT_ARRAYS, cap, self._t_n)
 
     def __len__(self) -> int:
         return self._count
@@ -146,11 +144,8 @@ class VectorMatrix:
         return int((self._t_owner[: self._t_n] >= 0).sum())
 
     def nbytes(self) -> int:
-        arrays = (
-            self._image, self._q8, self._scale, self._inv_norm, self._ids, self._valid, self._gate, self._date, self._slot,
-            self._text, self._t_q8, self._t_scale, self._t_owner, self._row_by_id,
-        )
-        return sum(a.nbytes for a in arrays)
+        arrays = [getattr(self, attr) for attr, *_ in (*_ROW_ARRAYS, *_SLOT_ARRAYS)]
+        return sum(a.nbytes for a in arrays) + self._row_by_id.nbytes
 
     def ids(self) -> np.ndarray:
         with self._lock:
@@ -182,13 +177,18 @@ class VectorMatrix:
         texts: Sequence[np.ndarray | None],
         gates: Sequence[float | None],
         dates: Sequence[float | None],
+        names: Sequence[bool] | None = None,
     ) -> None:
+        """Add or replace photos: image vectors, text vectors (None: no text) with their gates,
+        dates, and ``names``: which texts are the words of the file name (None: none is; see the
+        module's docstring)."""
         pids = np.asarray([int(i) for i in ids], np.int64)
         if len(pids) == 0:
             return
         if len(np.unique(pids)) != len(pids):  # the same photo twice: the last one wins, in order
             for i in range(len(pids)):
-                self.upsert([int(pids[i])], np.asarray(images)[i : i + 1], texts[i : i + 1], gates[i : i + 1], dates[i : i + 1])
+                self.upsert([int(pids[i])], np.asarray(images)[i : i + 1], texts[i : i + 1], gates[i : i + 1],
+                            dates[i : i + 1], None if names is None else names[i : i + 1])
             return
         if pids.min() < 0:
             raise ValueError("photo ids must not be negative")
@@ -207,7 +207,7 @@ class VectorMatrix:
                 self._count += len(fresh)
             write_vectors(self._image, self._q8, self._scale, rows, imgs, self._inv_norm)
             self._date[rows] = [np.nan if d is None else d for d in dates]
-            self._set_texts_rows(rows, texts, gates)
+            self._set_texts_rows(rows, texts, gates, names)
 
     def _ensure_id(self, max_id: int) -> None:
         if max_id >= len(self._row_by_id):
@@ -233,8 +233,10 @@ class VectorMatrix:
         self._t_n += need
         return np.concatenate([np.asarray(reused, np.int64), fresh])
 
-    def _set_texts_rows(self, rows: np.ndarray, texts: Sequence[np.ndarray | None], gates: Sequence[float | None]) -> None:
+    def _set_texts_rows(self, rows: np.ndarray, texts: Sequence[np.ndarray | None], gates: Sequence[float | None],
+                        names: Sequence[bool] | None = None) -> None:
         has = np.fromiter((t is not None for t in texts), bool, len(rows))
+        self._name[rows] = has & (np.zeros(len(rows), bool) if names is None else np.asarray(names, bool).reshape(len(rows)))
         drop = rows[~has]
         if len(drop):
             slots = self._slot[drop]
@@ -259,18 +261,22 @@ class VectorMatrix:
             write_vectors(self._text, self._t_q8, self._t_scale, slots, vecs)
             self._gate[keep] = [0.0 if g is None else g for g, t in zip(gates, texts, strict=True) if t is not None]
 
-    def set_texts(self, ids: Sequence[int], texts: Sequence[np.ndarray | None], gates: Sequence[float | None]) -> None:
+    def set_texts(self, ids: Sequence[int], texts: Sequence[np.ndarray | None], gates: Sequence[float | None],
+                  names: Sequence[bool] | None = None) -> None:
+        """Replace photos' texts (as :meth:`upsert` takes them); photos not in the matrix are skipped."""
+        flags = [False] * len(ids) if names is None else names
         with self._lock:
             self._version += 1
-            rows, keep_t, keep_g = [], [], []
-            for pid, vec, gate in zip(ids, texts, gates, strict=True):
+            rows, keep_t, keep_g, keep_n = [], [], [], []
+            for pid, vec, gate, name in zip(ids, texts, gates, flags, strict=True):
                 row = self._row(pid)
                 if row >= 0:
                     rows.append(row)
                     keep_t.append(vec)
                     keep_g.append(gate)
+                    keep_n.append(bool(name))
             if rows:
-                self._set_texts_rows(np.asarray(rows, np.int64), keep_t, keep_g)
+                self._set_texts_rows(np.asarray(rows, np.int64), keep_t, keep_g, keep_n)
 
     def set_dates(self, ids: Sequence[int], dates: Sequence[float | None]) -> None:
         with self._lock:
@@ -394,6 +400,11 @@ class VectorMatrix:
             elif has_text.any():
                 text_sims[has_text] = self._text[slots[has_text]].astype(np.float32) @ np.asarray(query, np.float32)
         scores = fusion.score(query, image_sims, text_sims, gate, has_text, query_is_image=query_is_image)
+        if has_text is not None:
+            names = self._name[: self._n] if rows is None else self._name[rows]
+            if names.any():  # a file name's text never scores its photo below its image match alone
+                scores = _writable(scores)
+                scores[names] = np.maximum(scores[names], fusion.score(query, image_sims[names], None, None, None))
         valid = self._valid[: self._n] if rows is None else self._valid[rows]
         return np.where(valid, scores, -np.inf).astype(np.float32)
 
@@ -407,12 +418,16 @@ class VectorMatrix:
         # read before they are overwritten)
         scores = _writable(fusion.score(query, image_sims, None, None, None))
         if self._t_n:
-            slots, rows, gates, has = self._text_rows()
+            slots, rows, gates, has, floored = self._text_rows()
             if len(rows):
                 text_sims = self._text_sims(query, approximate)
                 if slots is not None:
                     text_sims = text_sims[slots]
-                scores[rows] = fusion.score(query, image_sims[rows], text_sims, gates, has)
+                fused = fusion.score(query, image_sims[rows], text_sims, gates, has)
+                if len(floored):  # a file name's text: never below the image-only score, still in scores
+                    fused = _writable(fused)
+                    fused[floored] = np.maximum(fused[floored], scores[rows[floored]])
+                scores[rows] = fused
         removed = self._removed_rows()
         if len(removed):
             scores[removed] = -np.inf
@@ -425,16 +440,16 @@ class VectorMatrix:
             cached = self._derived[name] = (self._version, make())
         return cached[1]
 
-    def _text_rows(self) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
+    def _text_rows(self) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(the text slots in use, or None when every slot is; their rows; those rows' gates; all
-        True), kept until the next update."""
+        True; the positions among them of texts that are file names), kept until the next update."""
 
-        def make() -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
+        def make() -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             owners = self._t_owner[: self._t_n]
             live = owners >= 0
             slots = None if bool(live.all()) else np.flatnonzero(live)
             rows = (owners if slots is None else owners[slots]).copy()
-            return slots, rows, self._gate[rows], np.ones(len(rows), bool)
+            return slots, rows, self._gate[rows], np.ones(len(rows), bool), np.flatnonzero(self._name[rows])
 
         return self._derived_value("text", make)
 

@@ -54,8 +54,15 @@ def parse_dt(value: object) -> datetime | None:
 # _read_vectors_rows fetches a row per photo (the least work in all, but Python builds every row,
 # holding the GIL); _read_vectors_columnar has SQLite concatenate each column in one statement step
 # (more work in all, but with the GIL released), for the prefetch that overlaps the torch import.
+#
+# Whether a photo's text is the words of its file name rather than a caption (the matrix floors
+# those at the image-only score) is no stored column: a photo's text is its caption, else its file
+# name's words (``metadata.photo_text``), so it is a name exactly when the photo has no caption. Libraries
+# indexed before this was read need no migration and no new embedding.
 
 _VECTORS_FROM = "FROM vectors v JOIN photos p ON p.id = v.photo_id WHERE v.model = :key AND p.status = :status"
+#: 1 where the photo's text vector was made from its file name (it has text and no caption), else 0
+_NAME_SQL = "(v.text_vec IS NOT NULL AND (p.caption IS NULL OR trim(p.caption) = ''))"
 #: separates the dates in the columnar read (a date holding it makes the read fall back)
 _DATE_SEP = "\x1f"
 #: the columnar read is used up to this many bytes of image vectors (SQLite builds each column whole)
@@ -73,6 +80,8 @@ class _Vectors:
     texts: list[np.ndarray | None]
     gates: list[float | None]
     dates: list[float]
+    #: per photo: its text is the words of its file name (see _NAME_SQL)
+    names: list[bool]
 
 
 def _read_matrix(conn: sqlite3.Connection, key: str, columnar: bool = False) -> VectorMatrix | None:
@@ -88,7 +97,7 @@ def _matrix_of(vectors: _Vectors) -> VectorMatrix | None:
     if n == 0:
         return None
     matrix = VectorMatrix(vectors.images.shape[1], capacity=max(1024, n))
-    matrix.upsert(vectors.ids, vectors.images, vectors.texts, vectors.gates, vectors.dates)
+    matrix.upsert(vectors.ids, vectors.images, vectors.texts, vectors.gates, vectors.dates, vectors.names)
     return matrix
 
 
@@ -96,7 +105,7 @@ def _read_vectors_rows(conn: sqlite3.Connection, key: str) -> _Vectors:
     """A row per photo, as ever; the text vectors in one join and one ``frombuffer``. (Dates stay a
     ``fromisoformat`` per photo: ~1 µs each, no slower than any bulk conversion measured.)"""
     rows = conn.execute(
-        "SELECT v.photo_id, v.image, v.text_vec, v.text_gate, p.date_taken, p.mtime " + _VECTORS_FROM,
+        f"SELECT v.photo_id, v.image, v.text_vec, v.text_gate, p.date_taken, p.mtime, {_NAME_SQL} " + _VECTORS_FROM,
         {"key": key, "status": PhotoStatus.INDEXED},
     ).fetchall()
     dim = len(rows[0][1]) // 2 if rows else 0
@@ -106,6 +115,7 @@ def _read_vectors_rows(conn: sqlite3.Connection, key: str) -> _Vectors:
         texts=_text_vectors([r[2] for r in rows], dim),
         gates=[r[3] for r in rows],
         dates=[photo_timestamp(parse_dt(r[4]), r[5]) for r in rows],
+        names=[bool(r[6]) for r in rows],
     )
 
 
@@ -143,6 +153,7 @@ def _columnar_sql() -> str:
         "group_concat(v.photo_id)",
         "CAST(group_concat(v.image, '') AS BLOB)",
         f"group_concat({has_text}, '')",
+        f"group_concat({_NAME_SQL}, '')",
         "min(length(v.text_vec))",
         "max(length(v.text_vec))",
         f"sum({has_text} AND typeof(v.text_vec) != 'blob')",
@@ -202,10 +213,10 @@ def _split_columns(row: tuple) -> _Vectors | None:
 
 
 def _split(row: tuple) -> _Vectors | None:
-    (n, short, long, not_blob, ids_text, images, has_text, t_short, t_long, t_not_blob, texts_blob,
+    (n, short, long, not_blob, ids_text, images, has_text, name_text, t_short, t_long, t_not_blob, texts_blob,
      gate_bad, mtime_bad, n_dates, not_text, dates_text, *pieces) = row
     if not n:
-        return _Vectors([], np.zeros((0, 0), np.float16), [], [], [])
+        return _Vectors([], np.zeros((0, 0), np.float16), [], [], [], [])
     if not_blob or t_not_blob or gate_bad or mtime_bad or not_text or short != long or not short or short % 2:
         return None
     dim = short // 2
@@ -213,8 +224,9 @@ def _split(row: tuple) -> _Vectors | None:
     if len(ids) != n or len(images) != n * short:
         return None
     has = np.frombuffer(has_text.encode("ascii"), np.uint8) == ord("1")
+    names = np.frombuffer(name_text.encode("ascii"), np.uint8) == ord("1")
     k = int(has.sum())
-    if len(has) != n or (k and (t_short != short or t_long != short or len(texts_blob) != k * short)):
+    if len(has) != n or len(names) != n or (k and (t_short != short or t_long != short or len(texts_blob) != k * short)):
         return None
     gates = _reals(pieces[:3], k)
     mtimes = _reals(pieces[3:], n)
@@ -240,6 +252,7 @@ def _split(row: tuple) -> _Vectors | None:
         texts=texts,
         gates=gate_list,
         dates=stamps,
+        names=names.tolist(),
     )
 
 
