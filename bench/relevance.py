@@ -224,6 +224,7 @@ def main() -> int:
         print(f"flickr8k dev: {caught} of {len(off)} queries of {path.name} have no good match")
         for text, r, f in sorted(zip(off, rel, of, strict=True), key=lambda x: -x[1]):
             print(f"  {r:5.1f}  {'good' if r >= GOOD else 'none'}  F {f:.3f}  {text}")
+    print(f"familiarity per query: {familiarity_ms(model, scale):.2f} ms (median of 30, numpy)")
     print(f"scale: text good {good:.4f} width {scale.text_width:.4f}; familiarity f0 {f0:.4f} lam {LAM}; "
           f"image good {image_good:.4f} width {image_width:.4f}  ({time.monotonic() - t0:.0f} s)")
     if args.write:
@@ -233,6 +234,20 @@ def main() -> int:
         out.write_text(json.dumps(scale.as_json(bank_file, **figures)) + "\n", encoding="utf-8")
         print(f"wrote {out} and {bank_file}")
     return 0
+
+
+def familiarity_ms(model, scale: RelevanceScale) -> float:
+    """What judging a query's familiarity costs (its nearest captions in the bank, its best concept
+    name), in milliseconds: the median of 30 random queries."""
+    rng = np.random.default_rng(0)
+    times = []
+    for _ in range(30):
+        s = rng.normal(size=(1, 384)).astype(np.float32)
+        s /= np.linalg.norm(s)
+        t = time.perf_counter()
+        scale.familiarity(s, model.concepts.class_similarity(s).max(axis=1))
+        times.append(time.perf_counter() - t)
+    return 1000 * float(np.median(times))
 
 
 if __name__ == "__main__":

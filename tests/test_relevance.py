@@ -149,24 +149,6 @@ def test_the_shipped_model_tells_off_topic_queries_from_what_it_was_trained_on()
         (q, model.query_familiarity(q)) for q in everyday]
 
 
-def test_a_query_s_familiarity_costs_well_under_a_millisecond() -> None:
-    import time
-
-    from desktop_search.core.models.builtin import load_builtin
-
-    model = load_builtin()
-    scale = model.relevance_scale
-    s = np.random.default_rng(0).normal(size=(1, 384)).astype(np.float32)
-    s /= np.linalg.norm(s)
-    times = []
-    for _ in range(30):
-        t0 = time.perf_counter()
-        scale.familiarity(s, model.concepts.class_similarity(s).max(axis=1))
-        times.append(time.perf_counter() - t0)
-    # about 0.3 ms measured; the fastest of 30 tries, as a busy machine's other work is not its cost
-    assert min(times) < 0.002, times
-
-
 # -- on real photos with the shipped model ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def photo_library(tmp_path_factory: pytest.TempPathFactory):
