@@ -65,14 +65,15 @@ def sidecar_stamp(path: str, listed: dict[str, os.DirEntry[str]] | None = None) 
     """What identifies the sidecar caption file of the photo ``path`` as it is now (which one, its
     size and mtime), or None when it has none: a caption written, edited, replaced or deleted
     beside an unchanged photo changes it. ``listed``: the ``.txt`` entries of the photo's folder
-    as a walk listed them (only those are looked at: no stat for a photo without one)."""
+    as a walk listed them, by ``os.path.normcase`` of their names (only those are looked at: no stat
+    for a photo without one)."""
     folder, name = os.path.split(path)
     for which, candidate in enumerate(sidecar_names(name)):
         try:
             if listed is None:
                 st = os.stat(os.path.join(folder, candidate))
             else:
-                entry = listed.get(candidate)
+                entry = listed.get(os.path.normcase(candidate))
                 if entry is None:
                     continue
                 st = entry.stat()
@@ -301,7 +302,7 @@ def walk(
                 problems.append(ScanProblem(current, f"folder cannot be read: {exc.strerror or exc}"))
             continue
         # the folder's .txt files: the only ones a photo's sidecar caption can be (sidecar_stamp)
-        texts = {e.name: e for e in entries if e.name.endswith(".txt")}
+        texts = {os.path.normcase(e.name): e for e in entries if e.name[-4:].lower() == ".txt"}
         subdirs = []
         denied: list[str] = []  # photos whose details this user may not read
         listed = 0

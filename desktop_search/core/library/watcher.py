@@ -325,7 +325,7 @@ class FolderWatcher:
 
     def _caption_file(self, path: str, is_directory: bool) -> bool:
         """Whether ``path`` may be a photo's sidecar caption (``scanner.sidecar_names``)."""
-        return (not is_directory and path.endswith(".txt")
+        return (not is_directory and path[-4:].lower() == ".txt"
                 and not (self._ignore and path.startswith(self._ignore)))
 
     def _captioned(self, caption_files: set[str]) -> list[str]:
@@ -334,7 +334,7 @@ class FolderWatcher:
         bases: dict[str, set[str]] = {}
         for path in caption_files:
             folder, name = os.path.split(path)
-            bases.setdefault(folder, set()).add(name[: -len(".txt")])
+            bases.setdefault(folder, set()).add(os.path.normcase(name[: -len(".txt")]))
         out = []
         for folder, names in sorted(bases.items()):
             try:
@@ -342,8 +342,8 @@ class FolderWatcher:
             except OSError:
                 continue  # the folder is gone: its own event says so
             for name in listed:
-                stem, ext = os.path.splitext(name)
-                if ext.lower() in self.extensions and not name.startswith(".") and (stem in names or name in names):
+                stem, ext = os.path.splitext(os.path.normcase(name))
+                if ext.lower() in self.extensions and not name.startswith(".") and (stem in names or stem + ext in names):
                     out.append(os.path.join(folder, name))
         return out
 
