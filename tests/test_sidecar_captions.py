@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from desktop_search.core.app import PhotoLibrary
 from desktop_search.core.library.watcher import ChangeBatch, FolderWatcher
@@ -125,6 +126,26 @@ def test_a_library_of_the_previous_schema_opens_and_reads_the_captions_beside_it
         assert top(lib, "red") == ("white_sheep.jpg", "a red balloon")
     finally:
         lib.close()
+
+
+def test_deleting_a_caption_file_brings_back_the_caption_the_photo_itself_carries(lib: PhotoLibrary, tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    album(photos)
+    exif = Image.Exif()
+    exif[0x010E] = "A green field in spring"  # ImageDescription
+    described = photos / "IMG_0100.jpg"
+    Image.new("RGB", (64, 48), GREY).save(described, exif=exif)
+    lib.add_folder(photos)
+    last_counts(lib.index())
+    assert stored(lib, described)[0] == "A green field in spring"
+    caption = photos / "IMG_0100.txt"
+    caption.write_text("a red umbrella", encoding="utf-8")  # the sidecar comes first
+    last_counts(lib.index())
+    assert top(lib, "red") == ("IMG_0100.jpg", "a red umbrella")
+    caption.unlink()
+    last_counts(lib.index())
+    assert stored(lib, described) == ("A green field in spring", "A green field in spring")
+    assert top(lib, "red")[0] == "IMG_0001.jpg"
 
 
 def test_a_photo_moved_away_from_its_caption_file_loses_that_caption(lib: PhotoLibrary, tmp_path: Path) -> None:
