@@ -34,4 +34,13 @@ def _text_tables_v2(conn: Connection) -> None:
         log.warning("text search is off: %s", exc)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _text_tables_v2]
+def _sidecar_v3(conn: Connection) -> None:
+    """``photos.sidecar``: the caption file beside each photo as last seen, so that a rescan notices
+    a caption written, edited or deleted beside an unchanged photo. NULL (none seen) for the photos
+    indexed before: the first rescan reads the captions of those that have one again (text only)."""
+    columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(photos)")}
+    if "sidecar" not in columns:  # a library created at version 3 has it from _create_v1
+        conn.exec_driver_sql("ALTER TABLE photos ADD COLUMN sidecar TEXT")
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _text_tables_v2, _sidecar_v3]

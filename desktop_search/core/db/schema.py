@@ -23,7 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from .pathtext import PathText
 
 #: bump together with a new step in migrations.MIGRATIONS
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class Base(DeclarativeBase):
@@ -67,6 +67,9 @@ class Photo(Base):
     caption: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: the text embedded beside the image: the caption, else the words of the file name
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: the sidecar caption file (``NAME.txt`` / ``NAME.ext.txt``) as last seen: which, size and
+    #: mtime (``scanner.sidecar_stamp``), NULL for none; a rescan that finds another reads the caption again
+    sidecar: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default=PhotoStatus.PENDING, index=True)
     #: why it could not be indexed (may quote its path: stored as losslessly as one)
     error: Mapped[str | None] = mapped_column(PathText, nullable=True)

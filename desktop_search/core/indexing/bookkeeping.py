@@ -2,7 +2,8 @@
 
 Unchanged files (same path, size and mtime) cost nothing; a new path whose content hash matches a
 photo that has vanished is a move and keeps its vectors; vanished photos are removed; changed
-contents are embedded again.
+contents are embedded again. A photo whose sidecar caption file (``NAME.txt``, ``NAME.ext.txt``)
+appeared, changed or vanished has its caption read again (text only: its image vectors stay).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..db import Folder, Photo, PhotoStatus, Problem, Vector
 from ..db.pathtext import from_db, to_db
-from ..library.metadata import photo_text
+from ..library.metadata import photo_text, read_caption
 from ..library.scanner import FoundFile, ScanProblem, below_bounds, content_hash
 from ..types import IndexCounts
 
@@ -35,6 +36,8 @@ class KnownPhoto:
     mtime: float
     content_hash: str
     caption: str | None
+    #: the sidecar caption file as last seen (``scanner.sidecar_stamp``)
+    sidecar: str | None = None
 
 
 @dataclass
@@ -49,6 +52,8 @@ class Reconciliation:
     dropped_hashes: list[str] = field(default_factory=list)
     #: files found that could not be read (permission denied, an I/O error): kept as they were
     problems: list[ScanProblem] = field(default_factory=list)
+    #: photos whose caption was read again (their sidecar caption file changed)
+    recaptioned_ids: list[int] = field(default_factory=list)
 
 
 def _unreadable(path: str, exc: OSError, result: Reconciliation) -> None:
@@ -66,7 +71,7 @@ def load_known(
     folders ``under`` whatever folder it belongs to; or (``paths``) those at or below these paths."""
     if paths is None:
         return _load_all_known(engine, folder_ids, under or ())
-    cols = (Photo.id, Photo.path, Photo.folder_id, Photo.size, Photo.mtime, Photo.content_hash, Photo.caption)
+    cols = (Photo.id, Photo.path, Photo.folder_id, Photo.size, Photo.mtime, Photo.content_hash, Photo.caption, Photo.sidecar)
     out: list[KnownPhoto] = []
     with Session(engine) as s:
         for i in range(0, len(paths), CHUNK):
@@ -83,7 +88,7 @@ def load_known(
 def _load_all_known(engine: Engine, folder_ids: list[int] | None, under: Sequence[str] = ()) -> list[KnownPhoto]:
     """Every photo (of these folders, and below ``under``): a rescan reads them all, straight
     through the driver."""
-    sql = "SELECT id, path, folder_id, size, mtime, content_hash, caption FROM photos"
+    sql = "SELECT id, path, folder_id, size, mtime, content_hash, caption, sidecar FROM photos"
     params: tuple[int | str, ...] = ()
     if folder_ids is not None:
         clauses = []
@@ -130,6 +135,8 @@ def reconcile(
     counts = result.counts
     by_path = {k.path: k for k in known}
     new_files: list[tuple[FoundFile, int]] = []
+    #: (id, path, sidecar stamp) of photos whose caption must be read again
+    recaption: list[tuple[int, str, str | None]] = []
     with Session(engine) as s:
         pending_updates = 0
         for path, (ff, folder_id) in found.items():
@@ -140,8 +147,14 @@ def reconcile(
             if row.folder_id != folder_id:  # a watched folder was added or removed above or below it
                 s.execute(update(Photo).where(Photo.id == row.id).values(folder_id=folder_id))
                 pending_updates += 1
+            # its caption file appeared, changed or vanished (a photo read again in full reads it then)
+            new_caption = row.sidecar != ff.sidecar
             if row.size == ff.size and row.mtime == ff.mtime:
-                counts.unchanged += 1
+                if new_caption:  # the photo's entry is updated, its image is not read again
+                    recaption.append((row.id, path, ff.sidecar))
+                    counts.updated += 1
+                else:
+                    counts.unchanged += 1
                 continue
             try:
                 digest = content_hash(path, ff.size)
@@ -150,13 +163,17 @@ def reconcile(
                 continue
             if digest == row.content_hash:
                 s.execute(update(Photo).where(Photo.id == row.id).values(mtime=ff.mtime, size=ff.size))
-                counts.unchanged += 1
+                if new_caption:
+                    recaption.append((row.id, path, ff.sidecar))
+                    counts.updated += 1
+                else:
+                    counts.unchanged += 1
             else:
                 s.execute(
                     update(Photo)
                     .where(Photo.id == row.id)
                     .values(size=ff.size, mtime=ff.mtime, content_hash=digest, status=PhotoStatus.PENDING, error=None,
-                            thumbnail=None)
+                            thumbnail=None, sidecar=ff.sidecar)
                 )
                 s.execute(delete(Vector).where(Vector.photo_id == row.id))
                 result.stale_ids.append(row.id)
@@ -168,6 +185,8 @@ def reconcile(
                 pending_updates = 0
                 checkpoint()
         s.commit()
+        if recaption:
+            _recaption(s, recaption, result, checkpoint)
 
         guard = tuple(p.rstrip("/") + "/" for p in protected)
         exact = frozenset(protected)
@@ -187,6 +206,7 @@ def reconcile(
             missing_by_hash[k.content_hash].append(k)
         known_ids: set[int] | None = None
         moved: set[int] = set()
+        moved_captions: list[tuple[int, str, str | None]] = []
         for start in range(0, len(new_files), CHUNK):
             hashed: list[tuple[FoundFile, int, str]] = []
             for ff, folder_id in new_files[start : start + CHUNK]:
@@ -214,6 +234,8 @@ def reconcile(
                         .where(Photo.id == old.id)
                         .values(path=ff.path, folder_id=folder_id, size=ff.size, mtime=ff.mtime, text=photo_text(old.caption, name))
                     )
+                    if ff.sidecar != old.sidecar:  # moved away from its caption file, or to another
+                        moved_captions.append((old.id, ff.path, ff.sidecar))
                     result.moved_ids.append(old.id)
                     counts.moved += 1
                 else:
@@ -224,6 +246,7 @@ def reconcile(
                             size=ff.size,
                             mtime=ff.mtime,
                             content_hash=digest,
+                            sidecar=ff.sidecar,
                             status=PhotoStatus.PENDING,
                             text=photo_text(None, Path(ff.path).name),
                             updated_at=datetime.now(),
@@ -234,6 +257,8 @@ def reconcile(
                 s.execute(insert(Photo), batch)
             s.commit()
             checkpoint()
+        if moved_captions:
+            _recaption(s, moved_captions, result, checkpoint)
 
         gone = [k.id for k in missing if k.id not in moved]
         for i in range(0, len(gone), CHUNK):
@@ -251,18 +276,35 @@ def _gone_elsewhere(
     """Photos with these contents whose file is no longer on disk, in a folder that is (so the
     folder is not merely unplugged): the sources of moves into the folders being scanned."""
     out: dict[str, list[KnownPhoto]] = defaultdict(list)
-    cols = (Photo.id, Photo.path, Photo.folder_id, Photo.size, Photo.mtime, Photo.content_hash, Photo.caption)
+    cols = (Photo.id, Photo.path, Photo.folder_id, Photo.size, Photo.mtime, Photo.content_hash, Photo.caption, Photo.sidecar)
     wanted = sorted(set(digests))
     for i in range(0, len(wanted), CHUNK):
         rows = s.execute(
             select(*cols, Folder.path).join(Folder, Folder.id == Photo.folder_id).where(Photo.content_hash.in_(wanted[i : i + CHUNK]))
         ).all()
         for row in rows:
-            k = KnownPhoto(*row[:7])
-            if any(k.id in ids for ids in skip) or k.path in found or os.path.lexists(k.path) or not os.path.isdir(row[7]):
+            k = KnownPhoto(*row[:8])
+            if any(k.id in ids for ids in skip) or k.path in found or os.path.lexists(k.path) or not os.path.isdir(row[8]):
                 continue
             out[k.content_hash].append(k)
     return out
+
+
+def _recaption(s: Session, items: list[tuple[int, str, str | None]], result: Reconciliation, checkpoint) -> None:
+    """Read the caption of these photos again (their sidecar caption file changed) and store it,
+    with the text it makes and the file's stamp; the indexer then embeds the changed texts alone
+    (``Indexer._todo``). A few small files (and, for a caption file deleted, the photo's header)."""
+    for start in range(0, len(items), CHUNK):
+        for photo_id, path, stamp in items[start : start + CHUNK]:
+            caption = read_caption(Path(path))
+            s.execute(
+                update(Photo)
+                .where(Photo.id == photo_id)
+                .values(caption=caption, text=photo_text(caption, Path(path).name), sidecar=stamp)
+            )
+            result.recaptioned_ids.append(photo_id)
+        s.commit()
+        checkpoint()
 
 
 def record_problems(engine: Engine, problems: list[ScanProblem], scanned_roots: list[str]) -> int:

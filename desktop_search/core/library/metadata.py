@@ -16,6 +16,9 @@ from typing import cast
 
 from PIL import Image
 
+from .formats import IPTC_EXTENSIONS
+from .scanner import MAX_SIDECAR_BYTES, sidecar_names
+
 EXIF_IFD = 0x8769
 TAG_IMAGE_DESCRIPTION = 0x010E
 TAG_MAKE = 0x010F
@@ -146,13 +149,14 @@ def _iptc_caption(path: Path) -> str | None:
 
 
 def sidecar_paths(path: Path) -> tuple[Path, Path]:
-    return path.with_suffix(".txt"), path.with_name(path.name + ".txt")
+    first, second = sidecar_names(path.name)
+    return path.with_name(first), path.with_name(second)
 
 
 def sidecar_caption(path: Path) -> str | None:
     for candidate in sidecar_paths(path):
         try:
-            if candidate.is_file() and candidate.stat().st_size <= 64_000:
+            if candidate.is_file() and candidate.stat().st_size <= MAX_SIDECAR_BYTES:
                 return _clean(candidate.read_text(encoding="utf-8", errors="replace"))
         except OSError:
             continue
@@ -181,6 +185,25 @@ def read_meta(path: Path, exif: Image.Exif | None, info: dict, fmt_is_jpeg_or_ti
     if caption is None and fmt_is_jpeg_or_tiff:
         caption = _iptc_caption(path)
     return PhotoMeta(date_taken=date, camera=camera, caption=caption)
+
+
+def read_caption(path: Path) -> str | None:
+    """A photo's caption read again without decoding its pixels (its sidecar changed): the sidecar's,
+    else the one its EXIF, XMP or IPTC carries (the file's header only); None when it has none or
+    cannot be read."""
+    caption = sidecar_caption(path)
+    if caption is not None:
+        return caption
+    try:
+        with Image.open(path) as im:
+            exif = im.getexif()
+            info = dict(im.info)
+    except Exception:
+        return None
+    try:
+        return read_meta(path, exif, info, path.suffix.lower() in IPTC_EXTENSIONS).caption
+    except Exception:
+        return None
 
 
 def photo_text(caption: str | None, file_name: str) -> str | None:

@@ -9,6 +9,7 @@ import logging
 import os
 import posixpath
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,48 @@ class FoundFile:
     path: str
     size: int
     mtime: float
+    #: the caption file beside it as found (:func:`sidecar_stamp`), None for none
+    sidecar: str | None = None
+
+
+#: a sidecar caption larger than this is not read (``metadata.sidecar_caption``)
+MAX_SIDECAR_BYTES = 64_000
+
+
+def sidecar_names(name: str) -> tuple[str, str]:
+    """The names of a photo's sidecar caption files, in the order they are looked for:
+    ``NAME.txt`` then ``NAME.ext.txt`` (``beach.jpg``: ``beach.txt``, ``beach.jpg.txt``)."""
+    return os.path.splitext(name)[0] + ".txt", name + ".txt"
+
+
+def _stamp(which: int, st: os.stat_result) -> str | None:
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SIDECAR_BYTES:
+        return None  # not read as a caption (metadata.sidecar_caption): looks on to the next
+    return f"{which}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def sidecar_stamp(path: str, listed: dict[str, os.DirEntry[str]] | None = None) -> str | None:
+    """What identifies the sidecar caption file of the photo ``path`` as it is now (which one, its
+    size and mtime), or None when it has none: a caption written, edited, replaced or deleted
+    beside an unchanged photo changes it. ``listed``: the ``.txt`` entries of the photo's folder
+    as a walk listed them, by ``os.path.normcase`` of their names (only those are looked at: no stat
+    for a photo without one)."""
+    folder, name = os.path.split(path)
+    for which, candidate in enumerate(sidecar_names(name)):
+        try:
+            if listed is None:
+                st = os.stat(os.path.join(folder, candidate))
+            else:
+                entry = listed.get(os.path.normcase(candidate))
+                if entry is None:
+                    continue
+                st = entry.stat()
+        except OSError:
+            continue
+        found = _stamp(which, st)
+        if found is not None:
+            return found
+    return None
 
 
 @dataclass(frozen=True)
@@ -258,6 +301,8 @@ def walk(
             if problems is not None:
                 problems.append(ScanProblem(current, f"folder cannot be read: {exc.strerror or exc}"))
             continue
+        # the folder's .txt files: the only ones a photo's sidecar caption can be (sidecar_stamp)
+        texts = {os.path.normcase(e.name): e for e in entries if e.name[-4:].lower() == ".txt"}
         subdirs = []
         denied: list[str] = []  # photos whose details this user may not read
         listed = 0
@@ -284,7 +329,7 @@ def walk(
                 continue
             except OSError:
                 continue  # vanished or a dangling link: nothing to index
-            yield FoundFile(path, est.st_size, est.st_mtime)
+            yield FoundFile(path, est.st_size, est.st_mtime, sidecar_stamp(path, texts) if texts else None)
         if denied and problems is not None:
             if len(denied) == listed and len(denied) > 1:  # the folder itself: one line, not one a photo
                 problems.append(ScanProblem(current, f"permission denied: its {len(denied)} photos cannot be read"))
@@ -302,7 +347,8 @@ def stat_file(path: str) -> FoundFile | None:
         return None
     if not os.path.isfile(path):
         return None
-    return FoundFile(normalise(path), st.st_size, st.st_mtime)
+    found = normalise(path)
+    return FoundFile(found, st.st_size, st.st_mtime, sidecar_stamp(found))
 
 
 def content_hash(path: str, size: int | None = None) -> str:

@@ -9,6 +9,10 @@ event of a batch, so a long stream of changes is still applied as it goes), hand
 only forwards the batch to the GUI thread, in ``desktop-search watch`` it puts it on a queue for the
 main thread, which calls ``lib.apply_changes(batch.paths)``. Nothing here touches Qt or the database.
 
+A sidecar caption file (``NAME.txt`` or ``NAME.ext.txt``) created, changed, deleted or renamed
+is reported as a change of the photo(s) beside it that it captions (looked up once a batch is due:
+one listing of its folder), so the photo's caption is read again; other files are ignored.
+
 Moves report both the old and the new path. A directory that is deleted or moved away is reported
 by its own path (the files inside it produce no events of their own).
 
@@ -268,12 +272,13 @@ class FolderWatcher:
 
     def _main(self) -> None:
         pending: dict[str, str] = {}
+        captions: set[str] = set()  # sidecar caption files changed: their photos join the batch
         moves: list[tuple[str, str]] = []
         events = 0
         first_at = last_at = 0.0
         try:
             while True:
-                if pending:
+                if pending or captions:
                     due = min(last_at + self.quiet_s, first_at + self.max_wait_s)
                     timeout = max(0.0, due - time.monotonic())
                 else:
@@ -289,12 +294,18 @@ class FolderWatcher:
                     self._ready.set()
                     continue
                 now = time.monotonic()
-                if item is not None and self._record(item, pending, moves):
+                if item is not None and self._record(item, pending, moves, captions):
                     events += 1
                     if events == 1:
                         first_at = now
                     last_at = now
-                if pending and (now - last_at >= self.quiet_s or now - first_at >= self.max_wait_s):
+                if (pending or captions) and (now - last_at >= self.quiet_s or now - first_at >= self.max_wait_s):
+                    for photo in self._captioned(captions):
+                        pending.setdefault(photo, MODIFIED)
+                    captions = set()
+                    if not pending:  # text files that caption no photo
+                        moves, events = [], 0
+                        continue
                     batch = ChangeBatch(tuple(sorted(pending)), dict(pending), tuple(moves), events)
                     pending, moves, events = {}, [], 0
                     self.batches_delivered += 1
@@ -312,13 +323,42 @@ class FolderWatcher:
             return True
         return os.path.splitext(path)[1].lower() in self.extensions
 
+    def _caption_file(self, path: str, is_directory: bool) -> bool:
+        """Whether ``path`` may be a photo's sidecar caption (``scanner.sidecar_names``)."""
+        return (not is_directory and path[-4:].lower() == ".txt"
+                and not (self._ignore and path.startswith(self._ignore)))
+
+    def _captioned(self, caption_files: set[str]) -> list[str]:
+        """The photos that these sidecar caption files caption (``NAME.txt``: the photos named
+        ``NAME.<ext>``; ``NAME.ext.txt``: the photo ``NAME.ext``), found with one listing per folder."""
+        bases: dict[str, set[str]] = {}
+        for path in caption_files:
+            folder, name = os.path.split(path)
+            bases.setdefault(folder, set()).add(os.path.normcase(name[: -len(".txt")]))
+        out = []
+        for folder, names in sorted(bases.items()):
+            try:
+                listed = os.listdir(folder)
+            except OSError:
+                continue  # the folder is gone: its own event says so
+            for name in listed:
+                stem, ext = os.path.splitext(os.path.normcase(name))
+                if ext.lower() in self.extensions and not name.startswith(".") and (stem in names or stem + ext in names):
+                    out.append(os.path.join(folder, name))
+        return out
+
     def _record(self, item: tuple[str, str, str, bool], pending: dict[str, str],
-                moves: list[tuple[str, str]]) -> bool:
+                moves: list[tuple[str, str]], captions: set[str]) -> bool:
         kind, src, dest, is_dir = item
         if kind == MOVED:
             src_ok, dest_ok = self._wanted(src, is_dir), self._wanted(dest, is_dir)
+            captioned = False
+            for end in (src, dest):
+                if end and self._caption_file(end, is_dir):
+                    captions.add(end)
+                    captioned = True
             if not (src_ok or dest_ok):
-                return False
+                return captioned
             if src_ok:
                 pending[src] = DELETED
             if dest_ok:
@@ -328,6 +368,9 @@ class FolderWatcher:
             return True
         if is_dir and kind not in (DELETED,):
             return False  # a new directory's files report themselves; a dir's mtime means nothing
+        if self._caption_file(src, is_dir):
+            captions.add(src)
+            return True
         if not self._wanted(src, is_dir):
             return False
         previous = pending.get(src)
