@@ -131,6 +131,28 @@ def test_case_accents_and_ocr_confusions_are_forgiven(filled: sqlite3.Connection
     assert folded_score < exact_score
 
 
+def test_a_long_word_read_one_letter_off_is_found_below_a_true_reading(conn: sqlite3.Connection) -> None:
+    # small thin or slanted print: a letter dropped, changed or added by the recogniser
+    store.save_text(conn, 1, "hash1", [_line("Beinut 14 km"), _line("STASBOURG")])
+    store.save_text(conn, 2, "hash2", [_line("orange mamalade")])
+    store.save_text(conn, 3, "hash3", [_line("Beirut")])
+    store.save_text(conn, 4, "hash4", [_line("Kathmandru cafe")])
+    store.save_text(conn, 5, "hash5", [_line("BEAGH dag")])
+    hits = store.search_text(conn, "beirut")
+    assert _ids(hits) == [3, 1]  # the true reading first
+    assert hits[1][1] < hits[0][1]
+    assert hits[1][2] == "Beinut 14 km"  # the line that holds it
+    assert _ids(store.search_text(conn, "strasbourg")) == [1]
+    assert _ids(store.search_text(conn, "marmalade")) == [2]
+    assert _ids(store.search_text(conn, "kathmandu")) == [4]
+    # short words must be read as written, and two letters off is another word
+    assert store.search_text(conn, "beach") == []
+    assert store.search_text(conn, "dog") == []
+    assert store.search_text(conn, "bairot") == []
+    # a quoted phrase still asks for the text as written
+    assert store.search_text(conn, '"beirut 14"') == []
+
+
 def test_a_quoted_phrase_asks_for_that_text(filled: sqlite3.Connection) -> None:
     assert _ids(store.search_text(filled, '"gate B12"')) == [4]
     assert _ids(store.search_text(filled, '"Gate B13"')) == [5]
