@@ -186,3 +186,13 @@ def test_fusion_raises_photos_that_hold_the_words_and_leaves_descriptions_alone(
     # "dog on the beach": a photo that only says BEACH (t = 0.63) keeps its meaning rank
     assert [f[0] for f in fuse(meaning, [(12, 0.63, "BEACH")])] == [10, 11, 12, 14]
     assert fuse({}, []) == []
+
+
+def test_fusion_keeps_a_word_as_written_above_a_reading_one_letter_off() -> None:
+    from desktop_search.core.text.fusion import fuse
+
+    meaning = {20: 9.0, 21: 3.0, 22: 2.0}
+    # "kathmandu": photo 21 says it (low meaning score), photo 20 reads "Kathmandru" (0.8) and looks the part
+    fused = fuse(meaning, [(21, 1.0, "Kathmandu"), (20, 0.8, "Kathmandru")])
+    assert [f[0] for f in fused] == [21, 20, 22]
+    assert fused[0][2] == "Kathmandu" and fused[1][2] == "Kathmandru"
