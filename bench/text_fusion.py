@@ -70,6 +70,7 @@ def main() -> None:
     from desktop_search.core.app import PhotoLibrary
     from desktop_search.core.db.engine import connect
     from desktop_search.core.text import recognize, store
+    from desktop_search.core.text.fusion import fuse
     from desktop_search.core.types import SearchQuery
 
     lib = PhotoLibrary.open(work / "lib")
@@ -93,15 +94,11 @@ def main() -> None:
         """Per rule: (rank of target, images of text in the top 5)."""
         results = lib.search(SearchQuery(text=query, limit=POOL))
         raw = {r.photo_id: r.score for r in results}
-        lo, hi = (min(raw.values()), max(raw.values())) if raw else (0.0, 1.0)
-        meaning = {i: (s - lo) / (hi - lo) if hi > lo else 1.0 for i, s in raw.items()}
-        floor = 0.0
-        hits = {h[0]: h[1] for h in store.search_text(conn, query, limit=POOL)}
+        text_hits = store.search_text(conn, query, limit=POOL)
         out = {}
         for beta, tau in RULES:
-            cand = set(meaning) | {i for i, t in hits.items() if t >= tau and beta > 0}
-            scored = sorted(cand, key=lambda i: -(meaning.get(i, floor) + (beta * hits.get(i, 0.0)
-                                                                           if hits.get(i, 0.0) >= tau else 0.0)))
+            # the app's rule (core/text/fusion.py): m + beta * t when t >= tau, text hits in text-score order
+            scored = [i for i, _s, _line in fuse(raw, text_hits, beta, tau)]
             rank = scored.index(target) + 1 if target in scored else 10**6
             out[(beta, tau)] = (rank, sum(1 for i in scored[:5] if i in text_ids))
         return out

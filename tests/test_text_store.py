@@ -131,6 +131,28 @@ def test_case_accents_and_ocr_confusions_are_forgiven(filled: sqlite3.Connection
     assert folded_score < exact_score
 
 
+def test_a_long_word_read_one_letter_off_is_found_below_a_true_reading(conn: sqlite3.Connection) -> None:
+    # small thin or slanted print: a letter dropped, changed or added by the recogniser
+    store.save_text(conn, 1, "hash1", [_line("Beinut 14 km"), _line("STASBOURG")])
+    store.save_text(conn, 2, "hash2", [_line("orange mamalade")])
+    store.save_text(conn, 3, "hash3", [_line("Beirut")])
+    store.save_text(conn, 4, "hash4", [_line("Kathmandru cafe")])
+    store.save_text(conn, 5, "hash5", [_line("BEAGH dag")])
+    hits = store.search_text(conn, "beirut")
+    assert _ids(hits) == [3, 1]  # the true reading first
+    assert hits[1][1] < hits[0][1]
+    assert hits[1][2] == "Beinut 14 km"  # the line that holds it
+    assert _ids(store.search_text(conn, "strasbourg")) == [1]
+    assert _ids(store.search_text(conn, "marmalade")) == [2]
+    assert _ids(store.search_text(conn, "kathmandu")) == [4]
+    # short words must be read as written, and two letters off is another word
+    assert store.search_text(conn, "beach") == []
+    assert store.search_text(conn, "dog") == []
+    assert store.search_text(conn, "bairot") == []
+    # a quoted phrase still asks for the text as written
+    assert store.search_text(conn, '"beirut 14"') == []
+
+
 def test_a_quoted_phrase_asks_for_that_text(filled: sqlite3.Connection) -> None:
     assert _ids(store.search_text(filled, '"gate B12"')) == [4]
     assert _ids(store.search_text(filled, '"Gate B13"')) == [5]
@@ -164,3 +186,13 @@ def test_fusion_raises_photos_that_hold_the_words_and_leaves_descriptions_alone(
     # "dog on the beach": a photo that only says BEACH (t = 0.63) keeps its meaning rank
     assert [f[0] for f in fuse(meaning, [(12, 0.63, "BEACH")])] == [10, 11, 12, 14]
     assert fuse({}, []) == []
+
+
+def test_fusion_keeps_a_word_as_written_above_a_reading_one_letter_off() -> None:
+    from desktop_search.core.text.fusion import fuse
+
+    meaning = {20: 9.0, 21: 3.0, 22: 2.0}
+    # "kathmandu": photo 21 says it (low meaning score), photo 20 reads "Kathmandru" (0.8) and looks the part
+    fused = fuse(meaning, [(21, 1.0, "Kathmandu"), (20, 0.8, "Kathmandru")])
+    assert [f[0] for f in fused] == [21, 20, 22]
+    assert fused[0][2] == "Kathmandu" and fused[1][2] == "Kathmandru"

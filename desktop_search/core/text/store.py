@@ -19,7 +19,9 @@ only the OCR-confusion-folded form matched. A quoted phrase must be there (case 
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -31,6 +33,11 @@ from desktop_search.core.text.recognize import RecognizedText, TextLine, lines_a
 SCHEMA_VERSION = 1
 # how many full-text candidates are scored per query (best BM25 first)
 CANDIDATES = 2000
+# A word of this many letters (after folding) also matches a reading one letter off (a letter dropped,
+# added or misread: "Beinut", "mamalade"), at this share of its weight: small, thin or slanted print is
+# often read so, and a made-up name has no dictionary word for the recogniser to lean on.
+NEAR_MIN_LETTERS = 6
+NEAR_WEIGHT = 0.8
 
 
 class TextSearchUnavailable(RuntimeError):
@@ -174,12 +181,33 @@ def _fts_string(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
+def _near(t: Term) -> bool:
+    return not t.phrase and len(t.text) >= NEAR_MIN_LETTERS and t.text.isascii() and t.text.isalnum()
+
+
+@functools.lru_cache(maxsize=256)
+def _near_pattern(word: str) -> re.Pattern[str]:
+    """Any reading of `word` with one letter dropped, added or changed."""
+    alts = set()
+    for i in range(len(word) + 1):
+        if i < len(word):
+            alts.add(re.escape(word[:i] + word[i + 1:]))  # dropped
+            alts.add(re.escape(word[:i]) + "." + re.escape(word[i + 1:]))  # changed
+        alts.add(re.escape(word[:i]) + "." + re.escape(word[i:]))  # added
+    return re.compile("|".join(sorted(alts, key=len, reverse=True)))
+
+
 def _candidates(conn: sqlite3.Connection, terms: Sequence[Term]) -> dict[int, float]:
     """Photo id -> BM25 (lower is better) of the photos that hold at least one term."""
     found: dict[int, float] = {}
     long_parts = [
         ("exact" if t.phrase else "loose") + " : " + _fts_string(t.text) for t in terms if len(t.text) >= 3
     ]
+    # a reading one letter off still holds one half of the word as written
+    for t in terms:
+        if _near(t):
+            half = len(t.text) // 2
+            long_parts += [f"loose : {_fts_string(t.text[:half])}", f"loose : {_fts_string(t.text[half:])}"]
     if long_parts:
         sql = (
             "SELECT rowid, bm25(photo_text_fts) FROM photo_text_fts WHERE photo_text_fts MATCH ? "
@@ -216,6 +244,9 @@ def _score(terms: Sequence[Term], exact_text: str, loose_text: str) -> tuple[flo
             # and when the word is only a part of a longer one ("linven" in "dolinven")
             w = t.weight if t.plain in exact_nospace else 0.9 * t.weight
             score += w if t.plain in exact_words else 0.97 * w
+        elif _near(t) and _near_pattern(t.text).search(loose_text):
+            got.append(t)
+            score += NEAR_WEIGHT * t.weight
     return (score / total if total else 0.0), got
 
 
@@ -260,7 +291,8 @@ def _matched_line(conn: sqlite3.Connection, photo_id: int, got: Sequence[Term]) 
     best, best_w = "", -1.0
     for ln in lines:
         ex, lo = exact(ln.text), loose(ln.text)
-        w = sum(t.weight for t in got if (t.text in ex if t.phrase else t.text in lo))
+        w = sum(t.weight for t in got if (t.text in ex if t.phrase else (
+            t.text in lo or (_near(t) and _near_pattern(t.text).search(lo) is not None))))
         if w > best_w:
             best, best_w = ln.text, w
     return best
