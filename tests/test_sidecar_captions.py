@@ -36,6 +36,23 @@ def album(folder: Path) -> Path:
     return grey
 
 
+def closed_library(photos: Path, root: Path) -> Path:
+    """The album in ``photos`` indexed in a library at ``root``, closed again; its grey photo."""
+    lib = PhotoLibrary.open(root, model_name="tiny")
+    try:
+        return indexed_album(lib, photos)
+    finally:
+        lib.close()
+
+
+def indexed_album(lib: PhotoLibrary, photos: Path) -> Path:
+    """The album made in ``photos``, added to ``lib`` and indexed; its grey photo."""
+    grey = album(photos)
+    lib.add_folder(photos)
+    last_counts(lib.index())
+    return grey
+
+
 def top(lib: PhotoLibrary, text: str) -> tuple[str, str | None]:
     first = lib.search(SearchQuery(text=text, limit=1))[0]
     return Path(first.path).name, first.caption
@@ -52,9 +69,7 @@ def test_a_caption_written_edited_and_deleted_beside_an_unchanged_photo_reaches_
     lib: PhotoLibrary, tmp_path: Path
 ) -> None:
     photos = tmp_path / "photos"
-    grey = album(photos)
-    lib.add_folder(photos)
-    last_counts(lib.index())
+    grey = indexed_album(lib, photos)
     assert stored(lib, grey) == (None, "white sheep")
     assert top(lib, "red")[0] == "IMG_0001.jpg"
     images = fakes._SHARED.images_encoded
@@ -84,13 +99,7 @@ def test_a_caption_written_edited_and_deleted_beside_an_unchanged_photo_reaches_
 
 def test_a_name_ext_txt_caption_written_while_the_library_was_closed_is_read_at_the_next_rescan(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
-    grey = album(photos)
-    lib = PhotoLibrary.open(tmp_path / "lib", model_name="tiny")
-    try:
-        lib.add_folder(photos)
-        last_counts(lib.index())
-    finally:
-        lib.close()
+    grey = closed_library(photos, tmp_path / "lib")
     (photos / "white_sheep.jpg.txt").write_text("a yellow kite", encoding="utf-8")
     (photos / "notes.txt").write_text("not a caption: no photo is called notes", encoding="utf-8")
     lib = PhotoLibrary.open(tmp_path / "lib", model_name="tiny")
@@ -108,13 +117,7 @@ def test_a_library_of_the_previous_schema_opens_and_reads_the_captions_beside_it
     """Libraries indexed before captions were followed know no caption file: they open (upgraded in
     place) and their first rescan reads the sidecar captions there are."""
     photos = tmp_path / "photos"
-    grey = album(photos)
-    lib = PhotoLibrary.open(tmp_path / "lib", model_name="tiny")
-    try:
-        lib.add_folder(photos)
-        last_counts(lib.index())
-    finally:
-        lib.close()
+    grey = closed_library(photos, tmp_path / "lib")
     with sqlite3.connect(tmp_path / "lib" / "library.db") as conn:  # as version 2 left it
         conn.execute("ALTER TABLE photos DROP COLUMN sidecar")
         conn.execute("PRAGMA user_version = 2")
@@ -187,9 +190,7 @@ def test_the_watcher_reads_a_caption_file_created_modified_renamed_and_deleted_b
     lib: PhotoLibrary, tmp_path: Path
 ) -> None:
     photos = tmp_path / "photos"
-    grey = album(photos)
-    lib.add_folder(photos)
-    last_counts(lib.index())
+    grey = indexed_album(lib, photos)
     images = fakes._SHARED.images_encoded
     watcher, batches = _watch(lib, photos)
     try:

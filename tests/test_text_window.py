@@ -18,16 +18,20 @@ from tests.ui_support import make_window  # noqa: F401 - fixture
 pytestmark = pytest.mark.skipif(not recognize.available(), reason="text recognition not installed")
 
 
-def _library(tmp_path: Path) -> Path:
-    photos = tmp_path / "photos"
-    make_folder(photos)
-    root = tmp_path / "lib"
+def _indexed(photos: Path, root: Path) -> Path:
+    """``root``: a library of ``photos``, indexed (its text not read yet)."""
     lib = PhotoLibrary.open(root, model_name="tiny")
     lib.add_folder(photos)
     for _ in lib.index():
         pass
     lib.close()
     return root
+
+
+def _library(tmp_path: Path) -> Path:
+    photos = tmp_path / "photos"
+    make_folder(photos)
+    return _indexed(photos, tmp_path / "lib")
 
 
 def test_the_window_reads_the_text_after_indexing_with_its_own_progress(qtbot, make_window, tmp_path) -> None:
@@ -125,13 +129,7 @@ def _pages_library(tmp_path: Path) -> Path:
     for i in range(24):
         render(photos / f"page{i:02}.jpg", [f"Page {i} of the ledger", "HOTEL MIRAMAR receipts", f"Total {i}.40 EUR",
                                             "Boarding pass Gate B12", "Seat 14C row 7"])
-    root = tmp_path / "lib"
-    lib = PhotoLibrary.open(root, model_name="tiny")
-    lib.add_folder(photos)
-    for _ in lib.index():
-        pass
-    lib.close()
-    return root
+    return _indexed(photos, tmp_path / "lib")
 
 
 def test_the_search_count_stays_while_the_text_job_reads_beside_the_library_count(qtbot, make_window, tmp_path) -> None:
