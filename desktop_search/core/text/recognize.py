@@ -61,17 +61,6 @@ REC_MAX_WIDTH = 1600
 REC_BATCH = 4
 CLS_THRESH = 0.9
 DROP_SCORE = 0.5
-# Crops: each stretched to the full 0..255 range between its darkest and lightest 1 % before reading
-# (light or thin print on grey paper), and grown by this fraction of the box's height on every side.
-CROP_STRETCH = False
-CROP_STRETCH_BELOW = 256.0  # only crops whose 1-99 % range is narrower than this
-CROP_PAD = 0.0
-REC_RESAMPLE = Image.Resampling.BILINEAR
-# Every line read this much wider than its crop; a line read with a confidence under REREAD_BELOW is read
-# again REREAD_WIDEN times wider and the surer reading kept.
-REC_WIDEN = 1.0
-REREAD_BELOW = 0.0
-REREAD_WIDEN = 1.5
 
 Point = tuple[float, float]
 
@@ -229,13 +218,7 @@ class TextEngine:
     def read_lines(self, crops: list[Image.Image]) -> list[tuple[str, float]]:
         """Read each crop; a crop the classifier calls upside down is read both ways, the surer reading
         kept (the classifier alone turns some italic and bold lines over that were upright)."""
-        results = self.recognize(crops, REC_WIDEN)
-        unsure = [i for i, (_t, c) in enumerate(results) if c < REREAD_BELOW]
-        if unsure:
-            again = self.recognize([crops[i] for i in unsure], REC_WIDEN * REREAD_WIDEN)
-            for i, alt in zip(unsure, again, strict=True):
-                if alt[1] > results[i][1]:
-                    results[i] = alt
+        results = self.recognize(crops)
         flags = self.upside_down(crops)
         flipped = [i for i, f in enumerate(flags) if f]
         if flipped:
@@ -245,9 +228,9 @@ class TextEngine:
                     results[i] = alt
         return results
 
-    def recognize(self, crops: list[Image.Image], widen: float = 1.0) -> list[tuple[str, float]]:
+    def recognize(self, crops: list[Image.Image]) -> list[tuple[str, float]]:
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        ratios = [widen * c.width / max(1, c.height) for c in crops]
+        ratios = [c.width / max(1, c.height) for c in crops]
         order = sorted(range(len(crops)), key=lambda i: ratios[i])
         name = self.rec.get_inputs()[0].name
         for start in range(0, len(order), REC_BATCH):
@@ -257,10 +240,8 @@ class TextEngine:
             x = np.zeros((len(idx), 3, REC_HEIGHT, width), dtype=np.float32)
             for j, i in enumerate(idx):
                 w = min(width, max(1, math.ceil(REC_HEIGHT * ratios[i])))
-                a = np.asarray(crops[i].resize((w, REC_HEIGHT), REC_RESAMPLE),
+                a = np.asarray(crops[i].resize((w, REC_HEIGHT), Image.Resampling.BILINEAR),
                                dtype=np.float32)[:, :, ::-1]
-                if CROP_STRETCH:
-                    a = _stretch(a)
                 x[j, :, :, :w] = (a.transpose(2, 0, 1) / 255.0 - 0.5) / 0.5
             probs = self.rec.run(None, {name: x})[0]
             for j, i in enumerate(idx):
@@ -276,15 +257,6 @@ class TextEngine:
         if not chars:
             return "", 0.0
         return "".join(chars).strip(), float(conf[keep].mean())
-
-
-def _stretch(a: np.ndarray) -> np.ndarray:
-    """The crop's levels stretched so its darkest 1 % is black and its lightest 1 % white (all channels alike)."""
-    lo, hi = np.percentile(a.mean(axis=2), (1, 99))
-    if hi - lo < 8 or hi - lo >= CROP_STRETCH_BELOW:
-        return a
-    out: np.ndarray = np.clip((a - lo) * (255.0 / (hi - lo)), 0, 255)
-    return out
 
 
 _DET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -487,11 +459,6 @@ def _box_score(prob: np.ndarray, corners: np.ndarray) -> float:
 def crop_box(rgb: Image.Image, box: np.ndarray) -> Image.Image:
     """The box cut out and straightened (perspective), turned upright when it is taller than wide."""
     tl, tr, br, bl = box
-    if CROP_PAD:
-        side = max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))
-        u = (tr - tl) / max(float(np.linalg.norm(tr - tl)), 1e-6) * side * CROP_PAD
-        v = (bl - tl) / max(float(np.linalg.norm(bl - tl)), 1e-6) * side * CROP_PAD
-        tl, tr, br, bl = tl - u - v, tr + u - v, br + u + v, bl - u + v
     w = max(1, round(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))))
     h = max(1, round(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr))))
     quad = (*tl, *bl, *br, *tr)
