@@ -166,9 +166,7 @@ class StatusArea(QStatusBar):
             if JobKind(kind) == JobKind.TEXT:
                 # the background text job never covers a message or the search's count: its progress
                 # goes beside the library's count
-                self.index_status.set_progress(None)
-                self.index_status.set_paused(self.controller.paused)
-                self.index_status.show()
+                self._show_job_bar()
                 self._text_progress = label
                 self._show_counts()
             else:
@@ -190,11 +188,15 @@ class StatusArea(QStatusBar):
             self.job_finished(kind, last, error)
 
     def job_started(self, label: str) -> None:
+        self._show_job_bar()
+        self.message_timer.stop()
+        self._say(label)
+
+    def _show_job_bar(self) -> None:
+        """The progress bar (busy until the job's first count) with its pause and stop buttons."""
         self.index_status.set_progress(None)
         self.index_status.set_paused(self.controller.paused)
         self.index_status.show()
-        self.message_timer.stop()
-        self._say(label)
 
     def job_progress(self, event: IndexProgress) -> None:
         self.index_status.set_progress(event)

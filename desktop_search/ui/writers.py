@@ -95,9 +95,8 @@ class WriterBridge:
         """Queue a writer task (``merge``: under the queue's rules, see ``WriterQueue.push``)."""
         if self._stopping:
             return
-        running = self._writers.running
-        if task.kind != JobKind.TEXT and running is not None and running.kind == JobKind.TEXT:
-            running.token.cancel()  # the text job gives way; it is queued again after this one (and resumes)
+        if task.kind != JobKind.TEXT:
+            self._cancel_running_text()  # the text job gives way; it is queued again after this one (and resumes)
         if merge:
             if self._writers.push(task) is None:
                 return
@@ -194,6 +193,10 @@ class WriterBridge:
         """The setting was turned off: drop a waiting text job and stop the one running (it stops
         within a fraction of a second; what it read stays read, and the next text job resumes)."""
         self._writers.drop_kind(JobKind.TEXT)
+        self._cancel_running_text()
+
+    def _cancel_running_text(self) -> None:
+        """Cancel the text job if it is the one running (what it read stays read)."""
         running = self._writers.running
         if running is not None and running.kind == JobKind.TEXT:
             running.token.cancel()
