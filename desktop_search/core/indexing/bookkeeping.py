@@ -147,14 +147,8 @@ def reconcile(
             if row.folder_id != folder_id:  # a watched folder was added or removed above or below it
                 s.execute(update(Photo).where(Photo.id == row.id).values(folder_id=folder_id))
                 pending_updates += 1
-            # its caption file appeared, changed or vanished (a photo read again in full reads it then)
-            new_caption = row.sidecar != ff.sidecar
             if row.size == ff.size and row.mtime == ff.mtime:
-                if new_caption:  # the photo's entry is updated, its image is not read again
-                    recaption.append((row.id, path, ff.sidecar))
-                    counts.updated += 1
-                else:
-                    counts.unchanged += 1
+                _same_contents(row, ff, recaption, counts)
                 continue
             try:
                 digest = content_hash(path, ff.size)
@@ -163,11 +157,7 @@ def reconcile(
                 continue
             if digest == row.content_hash:
                 s.execute(update(Photo).where(Photo.id == row.id).values(mtime=ff.mtime, size=ff.size))
-                if new_caption:
-                    recaption.append((row.id, path, ff.sidecar))
-                    counts.updated += 1
-                else:
-                    counts.unchanged += 1
+                _same_contents(row, ff, recaption, counts)
             else:
                 s.execute(
                     update(Photo)
@@ -288,6 +278,17 @@ def _gone_elsewhere(
                 continue
             out[k.content_hash].append(k)
     return out
+
+
+def _same_contents(row: KnownPhoto, ff: FoundFile, recaption: list[tuple[int, str, str | None]], counts: IndexCounts) -> None:
+    """A photo found with the contents it had: unchanged, unless its caption file appeared, changed
+    or vanished; then it counts as updated and its caption is read again (``recaption``), its image
+    not (a photo read again in full reads its caption then)."""
+    if row.sidecar != ff.sidecar:
+        recaption.append((row.id, ff.path, ff.sidecar))
+        counts.updated += 1
+    else:
+        counts.unchanged += 1
 
 
 def _recaption(s: Session, items: list[tuple[int, str, str | None]], result: Reconciliation, checkpoint) -> None:

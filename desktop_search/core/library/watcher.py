@@ -46,6 +46,7 @@ from watchdog.observers.polling import PollingObserver
 
 from ..wording import counted
 from .formats import BASE_EXTENSIONS, HEIF_EXTENSIONS
+from .scanner import sidecar_names
 
 log = logging.getLogger(__name__)
 
@@ -342,8 +343,9 @@ class FolderWatcher:
             except OSError:
                 continue  # the folder is gone: its own event says so
             for name in listed:
-                stem, ext = os.path.splitext(os.path.normcase(name))
-                if ext.lower() in self.extensions and not name.startswith(".") and (stem in names or stem + ext in names):
+                ext = os.path.splitext(name)[1].lower()
+                if ext in self.extensions and not name.startswith(".") and any(
+                        os.path.normcase(caption)[: -len(".txt")] in names for caption in sidecar_names(name)):
                     out.append(os.path.join(folder, name))
         return out
 
