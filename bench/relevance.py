@@ -13,7 +13,9 @@ for these weights (``--refit-bank`` encodes the 2,500 photos again).
 Familiarity (what the model knows): the MiniLM sentence embeddings of 4,096 Flickr8k training
 captions ship as ``weights/builtin-relevance.npy``; a query's matches are lowered by LAM * (f0 - F)
 below f0, the 10th percentile of the dev caption queries' familiarity; the curve is then chosen on
-the lowered matches as above.
+the lowered matches as above. Queries read in another language are judged the same way in the
+multilingual encoder's space (``weights/builtin-relevance-multilingual.npy``: the same captions), the
+lowering starting below the least familiar 5 % of the everyday keyword queries in seven languages.
 
 Prints, on Flickr8k dev (1,000 photos, no captions on the photos): the share of real caption queries
 with a good match, which of the nonsense and off-topic queries (tests/data/offtopic_queries_flickr8k.json,
@@ -57,10 +59,18 @@ DATA = ROOT / "tests" / "data"
 OFFTOPIC = DATA / "offtopic_queries_flickr8k.json"
 HELDOUT = DATA / "offtopic_queries_flickr8k_heldout.json"
 KEYWORDS = {"flickr8k": DATA / "keyword_queries_flickr8k.json", "coco-people": DATA / "keyword_queries_coco_people.json"}
+#: everyday keyword queries in the other languages the app is measured on (Flickr8k dev)
+OTHER_LANGUAGES = sorted(p for p in DATA.glob("keyword_queries_flickr8k_*.json") if not p.stem.endswith("_en"))
+#: off-topic queries the language router reads as another language, or in one
+OTHER_OFFTOPIC = ["quarterly tax return spreadsheet", "wifi password", "Steuererklärung Tabelle",
+                  "déclaration d'impôts trimestrielle", "factura de la luz", "Röntgenbild eines gebrochenen Handgelenks"]
 #: training captions whose sentence embeddings make the familiarity bank; its k nearest; where the
 #: lowering starts (percentile of the dev caption queries' familiarity) and its slope; a concept
 #: name's handicap against a caption
 BANK, K, F0_PERCENTILE, LAM, CONCEPT_DELTA = 4096, 10, 10, 2.0, 0.35
+#: queries read in another language: the lowering starts below the least familiar 5 % of the
+#: everyday keyword queries in those languages (in the multilingual encoder's space)
+F0_MULTILINGUAL_PERCENTILE = 5
 
 
 def captions(folder: Path) -> dict[str, list[str]]:
@@ -171,6 +181,14 @@ def main() -> int:
         image_good=image_good, image_width=image_width, familiar=familiar.astype(np.float16).astype(np.float32),
         familiar_k=K, familiar_lam=LAM, concept_delta=CONCEPT_DELTA,
     )
+    multilingual = model.multilingual()
+    if multilingual is not None:  # queries in other languages: the same captions, the multilingual encoder
+        familiar_ml = multilingual.encoder.embed_batched(train_caps[:BANK], batch=256).astype(np.float16)
+        others = [k["q"] for path in OTHER_LANGUAGES for k in json.loads(path.read_text(encoding="utf-8"))]
+        sims = multilingual.encoder(others) @ familiar_ml.astype(np.float32).T
+        f_others = np.sort(sims, axis=1)[:, -K:].mean(axis=1)
+        scale = replace(scale, familiar_multilingual=familiar_ml.astype(np.float32),
+                        familiar_multilingual_f0=float(np.percentile(f_others, F0_MULTILINGUAL_PERCENTILE)))
     model._relevance_scale = scale  # the model remembers each query's familiarity from here on
 
     devs = {}
@@ -224,15 +242,53 @@ def main() -> int:
         print(f"flickr8k dev: {caught} of {len(off)} queries of {path.name} have no good match")
         for text, r, f in sorted(zip(off, rel, of, strict=True), key=lambda x: -x[1]):
             print(f"  {r:5.1f}  {'good' if r >= GOOD else 'none'}  F {f:.3f}  {text}")
+    if scale.familiar_multilingual is not None:
+        f8 = devs["flickr8k"]
+
+        def other_languages(judged: bool) -> tuple[dict[str, tuple[list[str], np.ndarray]], np.ndarray, np.ndarray]:
+            """Relevance of each language's keyword queries' best photo and of the off-topic ones
+            (and the latter's familiarity), with queries read in another language judged or not."""
+            model._relevance_scale = scale if judged else replace(scale, familiar_multilingual=None)
+            model._familiarity.clear()
+            kw = {}
+            for path in OTHER_LANGUAGES:
+                kws = [k["q"] for k in json.loads(path.read_text(encoding="utf-8"))
+                       if any(re.search(r"\b(" + "|".join(map(re.escape, k["any"])) + r")\b", c.lower())
+                              for n in f8[5] for c in f8[6][n])]
+                kq, kf = queries(model, kws)
+                kw[path.stem.rsplit("_", 1)[-1]] = (kws, top_relevance(kq, kf, f8[0], kws))
+            oq, of = queries(model, OTHER_OFFTOPIC)
+            model._relevance_scale = scale
+            return kw, top_relevance(oq, of, f8[0], OTHER_OFFTOPIC), of
+
+        before, off_before, _ = other_languages(judged=False)
+        after, rel, of = other_languages(judged=True)
+        for lang, (kws, krel) in after.items():
+            was = before[lang][1]
+            lost = [t for t, r, b in zip(kws, krel, was, strict=True) if r < GOOD <= b]
+            figures[f"flickr8k_keyword_queries_{lang}_with_a_good_match"] = f"{int((krel >= GOOD).sum())}/{len(krel)}"
+            print(f"flickr8k dev, {lang}: {int((krel >= GOOD).sum())} of {len(krel)} keyword queries with a relevant "
+                  f"photo have a good match ({int((was >= GOOD).sum())} when not judged in that language; lost: {lost})")
+        caught = int((rel < GOOD).sum())
+        figures["offtopic_other_languages_without_a_good_match"] = f"{caught}/{len(OTHER_OFFTOPIC)}"
+        print(f"flickr8k dev: {caught} of {len(OTHER_OFFTOPIC)} off-topic queries routed to or written in another "
+              f"language have no good match ({int((off_before < GOOD).sum())} when not judged in that language)")
+        for text, r, f in sorted(zip(OTHER_OFFTOPIC, rel, of, strict=True), key=lambda x: -x[1]):
+            print(f"  {r:5.1f}  {'good' if r >= GOOD else 'none'}  F {f:.3f}  {text}")
     print(f"familiarity per query: {familiarity_ms(model, scale):.2f} ms (median of 30, numpy)")
-    print(f"scale: text good {good:.4f} width {scale.text_width:.4f}; familiarity f0 {f0:.4f} lam {LAM}; "
+    print(f"scale: text good {good:.4f} width {scale.text_width:.4f}; familiarity f0 {f0:.4f} lam {LAM} "
+          f"(other languages: from {scale.familiar_multilingual_f0:.4f}); "
           f"image good {image_good:.4f} width {image_width:.4f}  ({time.monotonic() - t0:.0f} s)")
     if args.write:
         out = DEFAULT_WEIGHTS.with_name(f"{DEFAULT_WEIGHTS.stem}-relevance.json")
         bank_file = f"{DEFAULT_WEIGHTS.stem}-relevance.npy"
         np.save(out.with_name(bank_file), familiar.astype(np.float16))
-        out.write_text(json.dumps(scale.as_json(bank_file, **figures)) + "\n", encoding="utf-8")
-        print(f"wrote {out} and {bank_file}")
+        ml_file = None
+        if scale.familiar_multilingual is not None:
+            ml_file = f"{DEFAULT_WEIGHTS.stem}-relevance-multilingual.npy"
+            np.save(out.with_name(ml_file), scale.familiar_multilingual.astype(np.float16))
+        out.write_text(json.dumps(scale.as_json(bank_file, ml_file, **figures)) + "\n", encoding="utf-8")
+        print(f"wrote {out}, {bank_file}" + (f" and {ml_file}" if ml_file else ""))
     return 0
 
 

@@ -172,6 +172,9 @@ def test_routing_in_encode_queries(builtin_model, monkeypatch: pytest.MonkeyPatc
         def minilm_like(self, texts):
             return np.ones((len(texts), 384), np.float32) / np.sqrt(384)
 
+        def query_parts(self, texts):
+            return self.queries(texts), self.minilm_like(texts), np.ones((len(texts), 512), np.float32) / np.sqrt(512)
+
         def agrees(self, english, multilingual):
             return np.ones(len(english), bool)
 

@@ -149,6 +149,26 @@ def test_the_shipped_model_tells_off_topic_queries_from_what_it_was_trained_on()
         (q, model.query_familiarity(q)) for q in everyday]
 
 
+def test_queries_read_in_another_language_are_judged_in_the_multilingual_encoders_space() -> None:
+    """An off-topic query in German or French, or an English one the router reads as another language,
+    is lowered as an English one would be; everyday queries in those languages are not."""
+    from desktop_search.core.models.builtin import load_builtin
+
+    model = load_builtin()
+    if model.multilingual() is None:
+        pytest.skip("the multilingual encoder is not installed")
+    scale = model.relevance_scale
+    assert scale.familiar_multilingual is not None, "weights/builtin-relevance-multilingual.npy is missing"
+    off_topic = ["Steuererklärung Tabelle", "déclaration d'impôts trimestrielle", "quarterly tax return spreadsheet"]
+    everyday = ["Hund", "Strand", "rotes Hemd", "perro en la playa", "un chat noir", "犬",
+                "Kinder spielen im Sand", "un homme sur un vélo"]
+    model.encode_queries(everyday + off_topic)
+    assert all(scale.shortfall(model.query_familiarity(q)) > 0.2 for q in off_topic), [
+        (q, model.query_familiarity(q)) for q in off_topic]
+    assert all(scale.shortfall(model.query_familiarity(q)) == 0 for q in everyday), [
+        (q, model.query_familiarity(q)) for q in everyday]
+
+
 # -- on real photos with the shipped model ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def photo_library(tmp_path_factory: pytest.TempPathFactory):

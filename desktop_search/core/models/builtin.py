@@ -372,13 +372,15 @@ class BuiltinModel(QueryUnderstanding, EmbeddingModel):
             out[other] = self._multilingual_queries(multilingual, [texts[i] for i in other])
         if unsure:  # kept English where both encoders agree on the text's meaning
             unsure_texts = [texts[i] for i in unsure]
-            head, sentences = self._multilingual_parts(multilingual, unsure_texts)
+            head, sentences, embeddings = self._multilingual_parts(multilingual, unsure_texts)
             theirs = self._query_vectors(head, sentences)
             agree = multilingual.agrees(out[unsure, : self.head_dim], theirs[:, : self.head_dim])
             out[unsure] = np.where(agree[:, None], out[unsure], theirs)
-            # read as another language: no familiarity (the multilingual estimate of MiniLM's
-            # embedding is too rough to judge it: real German queries would all look unfamiliar)
-            self._remember_familiarity([t for t, a in zip(unsure_texts, agree, strict=True) if not a], None, np.matmul)
+            # read as another language: judged by the multilingual encoder's embedding (MiniLM's,
+            # remembered by the English encoding above, would make real German queries unfamiliar)
+            other_language = ~np.asarray(agree, bool)
+            self._remember_familiarity([t for t, o in zip(unsure_texts, other_language, strict=True) if o], None,
+                                       np.matmul, multilingual=embeddings[other_language])
         return out
 
     def _encode_english_queries(self, texts: Sequence[str]) -> np.ndarray:

@@ -51,14 +51,18 @@ class QueryUnderstanding:
     def _multilingual_queries(self, multilingual: Any, texts: Sequence[str]) -> np.ndarray:
         """Queries in other languages: the multilingual heads' joint-space vector, and the concept
         bridge's half from their estimate of MiniLM's sentence embedding of the English text."""
-        head, sentences = self._multilingual_parts(multilingual, texts)
-        self._remember_familiarity(texts, None, np.matmul)  # not judged (see encode_queries)
+        head, sentences, embeddings = self._multilingual_parts(multilingual, texts)
+        self._remember_familiarity(texts, None, np.matmul, multilingual=embeddings)
         return self._query_vectors(head, sentences)
 
-    def _multilingual_parts(self, multilingual: Any, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-        """The multilingual heads' joint-space vectors and their estimate of MiniLM's sentence
-        embeddings of the English texts (None without a concept bridge)."""
-        return multilingual.queries(texts), multilingual.minilm_like(texts) if self.concepts is not None else None
+    def _multilingual_parts(
+        self, multilingual: Any, texts: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """The multilingual heads' joint-space vectors, their estimate of MiniLM's sentence
+        embeddings of the English texts (None without a concept bridge), and the multilingual
+        encoder's own sentence embeddings (which judge the texts' familiarity)."""
+        head, sentences, embeddings = multilingual.query_parts(list(texts))
+        return head, sentences if self.concepts is not None else None, embeddings
 
     def _route_languages(self, texts: Sequence[str]) -> tuple[list[int], list[int], Any]:
         """``multilingual.route_languages`` for this model (other, unsure, encoder)."""
@@ -78,9 +82,12 @@ class QueryUnderstanding:
 
         return self._once("_relevance_scale", self._multilingual_lock, make, while_open=False) or None
 
-    def _remember_familiarity(self, texts: Sequence[str], sentences: np.ndarray | None, matmul: Any) -> None:
-        """Each text's familiarity (search/relevance.py), from its MiniLM sentence embedding;
-        ``sentences`` None: not judged (a query in another language)."""
+    def _remember_familiarity(
+        self, texts: Sequence[str], sentences: np.ndarray | None, matmul: Any, multilingual: np.ndarray | None = None
+    ) -> None:
+        """Each text's familiarity (search/relevance.py), from its MiniLM sentence embedding, or for
+        a text read in another language from the multilingual encoder's embedding (``multilingual``;
+        not judged where the scale has no bank for it)."""
         scale = self.relevance_scale
         if scale is None or scale.familiar is None or not texts:
             return
@@ -91,6 +98,10 @@ class QueryUnderstanding:
             values = scale.familiarity(s, concept, matmul)
             if values is None:
                 return
+        elif multilingual is not None:
+            judged = scale.familiarity_multilingual(np.asarray(multilingual, np.float32), matmul)
+            if judged is not None:
+                values = judged
         with self._familiarity_lock:
             for text, f in zip(texts, values, strict=True):
                 key = text.strip()

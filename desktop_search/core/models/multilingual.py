@@ -339,6 +339,12 @@ class MultilingualEncoder:
         """(N, 384) unit vectors near MiniLM's mean-pooled sentence embedding of the English text."""
         return self.heads.minilm_like(self.encoder(texts))
 
+    def query_parts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`queries`, :meth:`minilm_like` and the encoder's own (N, 512) unit embeddings (which
+        judge a query's familiarity), from one encoding of ``texts``."""
+        embeddings = self.encoder(texts)
+        return self.heads.query(embeddings), self.heads.minilm_like(embeddings), embeddings
+
 
 _ENCODER: SentenceEncoder | None = None
 _ENCODER_LOCK = threading.Lock()

@@ -21,7 +21,9 @@ mean cosine of its ``k`` nearest training captions (a bank of their embeddings s
 ``weights/<model>-relevance.npy``), or of the concept bridge's class names less ``concept_delta`` (a
 query naming an ImageNet concept, "refrigerator", is known), whichever is higher. Below ``f0`` the
 query's matches are lowered by ``lam * (f0 - F)`` before the curve: ``c = (score - baseline) / unit
-- lam * max(0, f0 - F)``. Numpy only.
+- lam * max(0, f0 - F)``. A query read in another language is judged the same way in the multilingual
+encoder's space (the same captions embedded by it, ``weights/<model>-relevance-multilingual.npy``),
+with its own point where the lowering starts. Numpy only.
 """
 
 from __future__ import annotations
@@ -84,14 +86,21 @@ class RelevanceScale:
     familiar_f0: float = 0.0
     familiar_lam: float = 0.0
     concept_delta: float = 0.35
+    #: queries read in another language: unit embeddings of the same captions by the multilingual
+    #: encoder (None: such queries are not judged), and where the lowering starts in that space
+    familiar_multilingual: np.ndarray | None = None
+    familiar_multilingual_f0: float = 0.0
 
     @classmethod
     def load(cls, path: Path) -> RelevanceScale:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
         fam = raw.get("familiarity") or {}
-        bank = None
+        bank = multilingual = None
         if fam:
             bank = np.load(Path(path).with_name(str(fam["bank"])), allow_pickle=False).astype(np.float32)
+        other = raw.get("familiarity_multilingual") or {}
+        if other:
+            multilingual = np.load(Path(path).with_name(str(other["bank"])), allow_pickle=False).astype(np.float32)
         return cls(
             version=str(raw["version"]),
             mean=np.asarray(raw["mean"], np.float32),
@@ -105,9 +114,12 @@ class RelevanceScale:
             familiar_f0=float(fam.get("f0", 0.0)),
             familiar_lam=float(fam.get("lam", 0.0)),
             concept_delta=float(fam.get("concept_delta", 0.35)),
+            familiar_multilingual=multilingual,
+            familiar_multilingual_f0=float(other.get("f0", 0.0)),
         )
 
-    def as_json(self, bank_file: str | None = None, **figures: object) -> dict[str, object]:
+    def as_json(self, bank_file: str | None = None, multilingual_bank_file: str | None = None,
+                **figures: object) -> dict[str, object]:
         out: dict[str, object] = {
             "version": self.version,
             "text": {"good": self.text_good, "width": self.text_width},
@@ -116,6 +128,9 @@ class RelevanceScale:
         if bank_file is not None and self.familiar is not None:
             out["familiarity"] = {"bank": bank_file, "k": self.familiar_k, "f0": round(self.familiar_f0, 6),
                                   "lam": self.familiar_lam, "concept_delta": self.concept_delta}
+        if multilingual_bank_file is not None and self.familiar_multilingual is not None:
+            out["familiarity_multilingual"] = {"bank": multilingual_bank_file,
+                                               "f0": round(self.familiar_multilingual_f0, 6)}
         out.update({
             "figures": figures,
             "mean": [round(float(x), 6) for x in self.mean],
@@ -136,13 +151,30 @@ class RelevanceScale:
             f = np.maximum(f, np.asarray(concept_max, np.float32) - self.concept_delta)
         return np.asarray(f, np.float32)
 
+    def familiarity_multilingual(self, embeddings: np.ndarray, matmul: MatMul = np.matmul) -> np.ndarray | None:
+        """F for queries read in another language, from the multilingual encoder's unit embeddings
+        (N, D): the mean cosine of their ``familiar_k`` nearest captions in that encoder's space,
+        moved onto the English scale (its f0 where the multilingual one starts lowering); None
+        without a bank for that encoder."""
+        bank = self.familiar_multilingual
+        if bank is None or len(bank) == 0 or bank.shape[1] != np.asarray(embeddings).shape[-1]:
+            return None
+        sims = matmul(np.asarray(embeddings, np.float32), self._transposed("familiar_multilingual"))
+        k = min(self.familiar_k, sims.shape[1])
+        f = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
+        return np.asarray(f - self.familiar_multilingual_f0 + self.familiar_f0, np.float32)
+
     @property
     def _familiar_t(self) -> np.ndarray:
-        assert self.familiar is not None
-        cached = self.__dict__.get("_familiar_t_cache")
+        return self._transposed("familiar")
+
+    def _transposed(self, name: str) -> np.ndarray:
+        cached = self.__dict__.get(f"_{name}_t_cache")
         if cached is None:
-            cached = np.ascontiguousarray(self.familiar.T)
-            object.__setattr__(self, "_familiar_t_cache", cached)
+            bank = getattr(self, name)
+            assert bank is not None
+            cached = np.ascontiguousarray(bank.T)
+            object.__setattr__(self, f"_{name}_t_cache", cached)
         return cached
 
     def shortfall(self, familiarity: float | None) -> float:
