@@ -60,6 +60,19 @@ def test_the_shipped_everyday_query_files_hold_at_least_30_queries(name: str) ->
     assert len({q.q for q in queries}) == len(queries)
 
 
+COLOUR_NAMES = {"red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "gray", "grey"}
+
+
+@pytest.mark.parametrize("name", ["colour_queries_flickr8k.json", "colour_queries_coco_people.json"])
+def test_the_colour_query_files_name_a_colour_in_every_query_and_in_every_phrase(name: str) -> None:
+    queries = load_keyword_queries(DATA / name)
+    assert len(queries) >= 15
+    assert len({q.q for q in queries}) == len(queries)
+    for q in queries:
+        assert COLOUR_NAMES & set(q.q.split()), q.q
+        assert all(COLOUR_NAMES & set(w.split()) for w in q.any), q.q
+
+
 # -- the bridge ---------------------------------------------------------------------------------------
 def _bridge_params(d: int = 8, seed: int = 0, classes: int = 5) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
