@@ -110,9 +110,11 @@ def test_weights_made_before_the_bridge_have_none() -> None:
 def _without_concepts(src: Path, dst: Path) -> None:
     from safetensors.numpy import save_file
 
-    state, _, meta = read_numpy_weights(src.read_bytes())
-    meta = {k: v for k, v in meta.items() if k not in ("upgrades_from", "concepts", "concept_vocabulary")}
-    save_file({k: v for k, v in state.items() if not k.startswith(PREFIX)}, str(dst), metadata=meta)
+    from desktop_search.core.models.colours import PREFIX as COLOURS
+
+    state, _, meta = read_numpy_weights(src.read_bytes())  # weights before the bridge had no colours either
+    meta = {k: v for k, v in meta.items() if k not in ("upgrades_from", "concepts", "concept_vocabulary", "colours")}
+    save_file({k: v for k, v in state.items() if not k.startswith((PREFIX, COLOURS))}, str(dst), metadata=meta)
 
 
 def _classes_params(d: int = 16) -> dict[str, np.ndarray]:

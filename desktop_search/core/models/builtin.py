@@ -25,6 +25,8 @@ from PIL import Image
 
 from .base import EmbeddingModel, FusionScorer, PhotoTextVectors
 from .builtin_language import QueryUnderstanding
+from .colours import PREFIX as COLOUR_PREFIX
+from .colours import ColourParts
 from .concepts import PREFIX as CONCEPT_PREFIX
 from .concepts import ConceptBridge
 
@@ -137,7 +139,11 @@ class BuiltinModel(QueryUnderstanding, EmbeddingModel):
         self.head_dim = int(self._state["fusion.u_img"].shape[0])
         #: the ImageNet concept bridge (:mod:`.concepts`), in weights made since it exists
         self.concepts = ConceptBridge.from_state(self._state)
-        self.dim = self.head_dim + (self.concepts.dim if self.concepts is not None else 0)
+        #: colours where the described thing is (:mod:`.colours`), in weights made since they exist;
+        #: their part follows the concept half
+        self.colours = ColourParts.from_state(self._state)
+        self.dim = (self.head_dim + (self.concepts.dim if self.concepts is not None else 0)
+                    + (self.colours.dim if self.colours is not None else 0))
         #: versions of this model whose stored vectors it can still search with, reading only their
         #: first ``head_dim`` numbers (same heads, vectors without the concept half): a library
         #: indexed by one of them answers with those vectors until it has re-embedded every photo
@@ -233,7 +239,7 @@ class BuiltinModel(QueryUnderstanding, EmbeddingModel):
 
             torch = self._torch
             state = {
-                k: torch.from_numpy(np.array(v)) for k, v in self._state.items() if not k.startswith(CONCEPT_PREFIX)
+                k: torch.from_numpy(np.array(v)) for k, v in self._state.items() if not k.startswith((CONCEPT_PREFIX, COLOUR_PREFIX))
             }
             with _one_torch_thread(torch):  # every value is overwritten by the load
                 built = BuiltinHeads(self.config)
@@ -314,11 +320,18 @@ class BuiltinModel(QueryUnderstanding, EmbeddingModel):
             fmap = self.image_features(batch)
             vec = self._heads.image(fmap)
             pooled = fmap.mean(dim=(2, 3)).cpu().numpy() if self.concepts is not None else None
+            cells = fmap.flatten(2).transpose(1, 2).cpu().numpy() if self.colours is not None else None
         # not re-normalised: the heads give unit directions times a per-photo weight (ImageHead.weigh)
-        out = np.asarray(vec.float().cpu().numpy(), dtype=np.float32)
+        parts = [np.asarray(vec.float().cpu().numpy(), dtype=np.float32)]
         if pooled is not None and self.concepts is not None:
-            out = np.concatenate([out, self.concepts.photos(pooled)], axis=1)
-        return out
+            parts.append(self.concepts.photos(pooled))
+        if cells is not None and self.colours is not None:
+            from .colours import cell_shares
+
+            grid = int(fmap.shape[-1])
+            shares = np.stack([cell_shares(np.asarray(image), grid) for image in batch])
+            parts.append(self.colours.photos(cells, shares))
+        return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
     # -- texts ----------------------------------------------------------------------------------------
     def _text_states(self, texts: Sequence[str]):
@@ -373,7 +386,7 @@ class BuiltinModel(QueryUnderstanding, EmbeddingModel):
         if unsure:  # kept English where both encoders agree on the text's meaning
             unsure_texts = [texts[i] for i in unsure]
             head, sentences, embeddings = self._multilingual_parts(multilingual, unsure_texts)
-            theirs = self._query_vectors(head, sentences)
+            theirs = self._query_vectors(head, sentences, texts=unsure_texts, remember=False)
             agree = multilingual.agrees(out[unsure, : self.head_dim], theirs[:, : self.head_dim])
             out[unsure] = np.where(agree[:, None], out[unsure], theirs)
             # read as another language: judged by the multilingual encoder's embedding (MiniLM's,
@@ -394,19 +407,25 @@ class BuiltinModel(QueryUnderstanding, EmbeddingModel):
         return self._query_vectors(head, sentences, texts=texts)
 
     def _query_vectors(
-        self, head: np.ndarray, sentences: np.ndarray | None, on_torch: bool = False, texts: Sequence[str] = ()
+        self, head: np.ndarray, sentences: np.ndarray | None, on_torch: bool = False, texts: Sequence[str] = (),
+        remember: bool = True,
     ) -> np.ndarray:
         """A query's vector: the query head's unit vector, then the concept bridge's half (not
-        normalised with it: its length is how much the query leans on concepts). Remembers each of
-        ``texts``' familiarity (``query_familiarity``) on the way."""
+        normalised with it: its length is how much the query leans on concepts), then the colours it
+        names (:mod:`.colours`, from ``texts``). Remembers each of ``texts``' familiarity
+        (``query_familiarity``) on the way, unless ``remember`` is False (``sentences`` are then the
+        multilingual heads' estimate, too rough to judge it)."""
         matmul = _torch_matmul if on_torch else np.matmul
         out = _unit(head)
-        if texts and sentences is not None:
+        if texts and sentences is not None and remember:
             self._remember_familiarity(texts, sentences, matmul)
-        if self.concepts is None or sentences is None:
-            return out
-        half = self.concepts.queries(sentences, matmul)
-        return np.concatenate([out, half], axis=1)
+        parts = [out]
+        if self.concepts is not None:
+            parts.append(self.concepts.queries(sentences, matmul) if sentences is not None
+                         else np.zeros((len(out), self.concepts.dim), np.float32))
+        if self.colours is not None:
+            parts.append(self.colours.queries(texts) if texts else np.zeros((len(out), self.colours.dim), np.float32))
+        return np.concatenate(parts, axis=1) if len(parts) > 1 else out
 
     def _torch_queries(self, texts: Sequence[str]) -> np.ndarray:
         from .heads import masked_mean

@@ -53,7 +53,7 @@ class QueryUnderstanding:
         bridge's half from their estimate of MiniLM's sentence embedding of the English text."""
         head, sentences, embeddings = self._multilingual_parts(multilingual, texts)
         self._remember_familiarity(texts, None, np.matmul, multilingual=embeddings)
-        return self._query_vectors(head, sentences)
+        return self._query_vectors(head, sentences, texts=texts, remember=False)
 
     def _multilingual_parts(
         self, multilingual: Any, texts: Sequence[str]

@@ -27,38 +27,47 @@ PREFIX = "colours."
 #: the colour names, in the order of the vector's entries ("grey" is read as "gray")
 COLOUR_NAMES = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "gray")
 #: words that do not count as content when a query's length sets its colour weight
-_STOP = frozenset(
-    "a an the in on of with and is are at to his her their its while for by up from into through down who has two "
-    "one three some other another near next over out as that it them front being wearing off around behind under "
-    "there this".split()
+_STOP_WORDS = (
+    "a an the in on of with and is are at to his her their its while for by up from into through down who has "
+    "two one three some other another near next over out as that it them front being wearing off around behind "
+    "under there this"
 )
+_STOP = frozenset(_STOP_WORDS.split(" "))
 _WORD = re.compile(r"[a-z]+")
 #: a cell grid of the 224 × 224 input
 GRID = 7
 
 
+def _hue_classes() -> np.ndarray:
+    """(256,) int8: the colour name of each 8-bit hue for a saturated, bright pixel (0-6)."""
+    deg = np.arange(256, dtype=np.float32) / np.float32(255.0) * np.float32(360.0)
+    out = np.full(256, 0, np.int8)  # red: below 15 and from 340 degrees
+    for index, (low, high) in enumerate(((15, 40), (40, 70), (70, 170), (170, 260), (260, 300), (300, 340)), start=1):
+        out[(deg >= low) & (deg < high)] = index
+    return out
+
+
+_HUE_CLASS = _hue_classes()
+_ORANGE, _BROWN, _BLACK, _WHITE, _GRAY = 1, 7, 8, 9, 10
+
+
 def colour_labels(image: np.ndarray) -> np.ndarray:
-    """(H, W) int8: each pixel's colour name (index into :data:`COLOUR_NAMES`, -1 for none) from
-    an RGB uint8 image, by hue, saturation and value."""
+    """(H, W) int8: each pixel's colour name (index into :data:`COLOUR_NAMES`, -1 for none) from an
+    RGB uint8 image, by hue, saturation and value (thresholds on the 8-bit HSV values: saturated and
+    bright from 25 %, dark orange or red brown, under 20 % value black, pale and bright white, the
+    remaining unsaturated pixels gray)."""
     from PIL import Image
 
-    hsv = np.asarray(Image.fromarray(np.ascontiguousarray(image, np.uint8)).convert("HSV"), np.float32) / 255.0
-    h, s, v = hsv[..., 0] * 360.0, hsv[..., 1], hsv[..., 2]
-    lab = np.full(h.shape, -1, np.int8)
-    chrom = (s >= 0.25) & (v >= 0.25)
-    red_hue = (h < 15) | (h >= 340)
-    lab[chrom & red_hue] = 0
-    lab[chrom & (h >= 15) & (h < 40)] = 1
-    lab[chrom & (h >= 40) & (h < 70)] = 2
-    lab[chrom & (h >= 70) & (h < 170)] = 3
-    lab[chrom & (h >= 170) & (h < 260)] = 4
-    lab[chrom & (h >= 260) & (h < 300)] = 5
-    lab[chrom & (h >= 300) & (h < 340)] = 6
-    lab[chrom & (h >= 15) & (h < 40) & (v < 0.6)] = 7  # dark orange: brown
-    lab[chrom & red_hue & (v < 0.45)] = 7  # dark red: brown
-    lab[v < 0.2] = 8
-    lab[(~chrom) & (v >= 0.8) & (s < 0.2)] = 9
-    lab[(lab == -1) & (s < 0.25) & (v >= 0.2) & (v < 0.8)] = 10
+    hsv = np.asarray(Image.fromarray(np.ascontiguousarray(image, np.uint8)).convert("HSV"))
+    h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    hue = _HUE_CLASS[h]
+    chrom = (s >= 64) & (v >= 64)  # saturation and value at least 0.25
+    lab = np.where(chrom, hue, np.int8(-1))
+    lab[chrom & (hue == _ORANGE) & (v < 153)] = _BROWN  # value under 0.6
+    lab[chrom & (hue == 0) & (v < 115)] = _BROWN  # value under 0.45
+    lab[v < 51] = _BLACK  # value under 0.2
+    lab[~chrom & (v >= 204) & (s < 51)] = _WHITE  # value from 0.8, saturation under 0.2
+    lab[(lab == -1) & (s < 64) & (v >= 51) & (v < 204)] = _GRAY
     return lab
 
 
@@ -68,8 +77,9 @@ def cell_shares(image: np.ndarray, grid: int = GRID) -> np.ndarray:
     lab = colour_labels(image)
     h, w = lab.shape
     ch, cw = h // grid, w // grid
-    cells = lab[: ch * grid, : cw * grid].reshape(grid, ch, grid, cw).transpose(0, 2, 1, 3).reshape(grid * grid, ch * cw)
-    return np.stack([(cells == c).mean(axis=1) for c in range(len(COLOUR_NAMES))], axis=1).astype(np.float32)
+    cell = (np.arange(grid * ch) // ch)[:, None] * grid + (np.arange(grid * cw) // cw)[None, :]
+    counts = np.bincount((cell * 12 + lab[: grid * ch, : grid * cw] + 1).ravel(), minlength=grid * grid * 12)
+    return (counts.reshape(grid * grid, 12)[:, 1:] / np.float32(ch * cw)).astype(np.float32)
 
 
 def named_colours(text: str) -> list[int]:
@@ -100,6 +110,7 @@ class ColourParts:
         self.out_std = np.asarray(params["out_std"], f32)  # (members, 11)
         self.photo_scale = float(np.asarray(params["photo_scale"]).reshape(-1)[0])
         self.query_weight = float(np.asarray(params["query_weight"]).reshape(-1)[0])
+        self._att_t = np.ascontiguousarray(self.att_w.reshape(-1, self.att_w.shape[-1]).T)  # (1280, members·11)
 
     @staticmethod
     def from_state(state: Mapping[str, np.ndarray]) -> ColourParts | None:
@@ -110,16 +121,16 @@ class ColourParts:
     def evidence(self, cells: np.ndarray, shares: np.ndarray) -> np.ndarray:
         """(B, 11): each photo's standardised evidence for each colour name, from its feature map's
         cells (B, cells, 1280) and their colour shares (B, cells, 11)."""
-        x = (np.asarray(cells, np.float32) - self.feat_mean) / self.feat_std
-        out = np.zeros((x.shape[0], self.dim), np.float32)
-        for w, b, alpha, beta, mean, std in zip(self.att_w, self.att_b, self.alpha, self.beta, self.out_mean,
-                                                self.out_std, strict=True):
-            a = x @ w.T + b  # (B, cells, 11)
-            a = np.exp(a - a.max(axis=1, keepdims=True))
-            a /= a.sum(axis=1, keepdims=True)
-            share = (a * shares).sum(axis=1)
-            out += ((beta + alpha * np.log(share + 0.01)) - mean) / std
-        return out / len(self.att_w)
+        cells = np.asarray(cells, np.float32)
+        b, n, d = cells.shape
+        # every member's attention logits in one product: (B·cells, 1280) @ (1280, members·11)
+        a = ((cells.reshape(b * n, d) - self.feat_mean) / self.feat_std) @ self._att_t + self.att_b.reshape(-1)
+        a = a.reshape(b, n, len(self.att_w), self.dim)
+        a = np.exp(a - a.max(axis=1, keepdims=True))
+        a /= a.sum(axis=1, keepdims=True)
+        share = np.einsum("bnmk,bnk->bmk", a, np.asarray(shares, np.float32))  # (B, members, 11)
+        z = (self.beta + self.alpha * np.log(share + 0.01) - self.out_mean) / self.out_std
+        return z.mean(axis=1).astype(np.float32)
 
     def photos(self, cells: np.ndarray, shares: np.ndarray) -> np.ndarray:
         """The photos' part of their vectors (B, 11)."""
