@@ -3,6 +3,7 @@ research that made the shipped ``colours.*`` tensors (docs/MODELS.md, "Colours a
 
     python -m desktop_search.core.models.colour_training --train IMAGES CAPTIONS SPLIT [--train ...]
         [--dev IMAGES CAPTIONS SPLIT ...] --out FILE [--weights FILE] [--seeds 0 1 2] [--epochs 8]
+        [--batch 128] [--lr 2e-3]
 
 For each of the 11 colour names, an attention over the 7 × 7 cells of the image encoder's feature
 map (``Linear(1280, 11)`` of each cell's standardised features, softmax over the cells) picks where
@@ -33,6 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -251,7 +253,7 @@ def train_colours(train: ColourData, s: ColourSettings, log: Log | None = None) 
     return params
 
 
-def dev_report(params: Mapping[str, np.ndarray], data: ColourData) -> dict[str, float]:
+def dev_report(params: Mapping[str, np.ndarray], data: ColourData) -> dict[str, Any]:
     """Dev figures: each member's binary cross-entropy against the caption targets (as the research
     logged them), and the ensemble evidence's mean AUC over the colours with positives."""
     members = params["att_w"].shape[0]
@@ -323,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path, help="output weights file")
     p.add_argument("--seeds", nargs="+", type=int, default=None, help="one member per seed (default 0 1 2)")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default 8)")
+    p.add_argument("--batch", type=int, default=None, help="photos per batch (default 128)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate of the attention (default 2e-3)")
     args = p.parse_args(argv)
 
     from .builtin import load_builtin
@@ -335,11 +339,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = ColourSettings()
     if args.seeds is not None:
         s.seeds = list(args.seeds)
-    if args.epochs is not None:
-        s.epochs = args.epochs
+    for name in ("epochs", "batch", "lr"):
+        if getattr(args, name) is not None:
+            setattr(s, name, getattr(args, name))
     try:
-        if s.epochs < 1 or not s.seeds:
-            raise ValueError("--epochs must be at least 1 and --seeds name at least one seed")
+        if s.epochs < 1 or s.batch < 1 or not s.seeds:
+            raise ValueError("--epochs and --batch must be at least 1 and --seeds name at least one seed")
         train_sets = [load_captioned(Path(d), Path(c), Path(sp)) for d, c, sp in args.train]
         dev_sets = [load_captioned(Path(d), Path(c), Path(sp)) for d, c, sp in args.dev]
         model = load_builtin(f"builtin:{args.weights}" if args.weights else "builtin", device="cpu")
@@ -351,7 +356,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.monotonic()
     train = merge([prepare(d, log) for d in train_sets])
     log(f"colour data: {len(train.cells)} photos, positives per colour {train.targets.sum(0).astype(int).tolist()}")
-    params = train_colours(train, s, log)
+    try:
+        params = train_colours(train, s, log)
+    except ValueError as exc:
+        print(f"colour_training: {exc}", file=sys.stderr)
+        return 1
     dev = {}
     for (d, _, _), data in zip(args.dev, dev_sets, strict=True):
         name = Path(d).parent.name or d
