@@ -103,3 +103,48 @@ def test_photos_whose_captions_name_the_colour_and_garment_rank_higher_with_the_
         relevant = np.array([n in says[phrase] for n in chosen])
         assert relevant.sum() >= 2, phrase
         assert mean_rank(q, relevant) < mean_rank(q0, relevant), (phrase, mean_rank(q, relevant), mean_rank(q0, relevant))
+
+
+# -- upgrade in place from the weights before the colour part -------------------------------------------
+def test_a_library_indexed_before_the_colour_part_answers_text_and_example_searches_while_it_re_embeds(
+        tmp_path) -> None:
+    """Its stored vectors (heads and concept half) are a prefix of the new ones: during the upgrade a
+    text search answers from them, and an example photo still finds itself first, at a cosine of 1."""
+    from safetensors.numpy import save_file
+
+    from desktop_search.core.app import PhotoLibrary
+    from desktop_search.core.models.colour_training import ColourSettings, save_with_colours
+    from desktop_search.core.models.colours import PREFIX
+    from desktop_search.core.types import SearchQuery
+    from tests.test_indexing import make_photos, run
+
+    state, _, meta = read_numpy_weights(DEFAULT_WEIGHTS.read_bytes())
+    weights = tmp_path / "w.safetensors"
+    save_file({k: v for k, v in state.items() if not k.startswith(PREFIX)}, str(weights),
+              metadata={k: v for k, v in meta.items() if k != "colours"})
+    name = f"builtin:{weights}"
+    photos = tmp_path / "photos"
+    make_photos(photos, n_each=5)
+    lib = PhotoLibrary.open(tmp_path / "lib", model_name=name)
+    lib.add_folder(photos)
+    run(lib)
+    old_dim = lib.get_model().dim
+    lib.close()
+
+    new = tmp_path / "new.safetensors"
+    colours = {k[len(PREFIX):]: v for k, v in state.items() if k.startswith(PREFIX)}
+    save_with_colours(load_builtin(name, device="cpu"), colours, new, ColourSettings())
+    weights.write_bytes(new.read_bytes())
+
+    lib = PhotoLibrary.open(tmp_path / "lib", model_name=name)
+    assert lib.get_model().dim == old_dim + len(COLOUR_NAMES)
+    assert lib.status().upgrading == 20
+    assert len(lib.search(SearchQuery(text="a red photo", limit=100))) == 20  # the old vectors answer
+    example = sorted(photos.iterdir())[0]
+    hits = lib.search(SearchQuery(image_paths=(str(example),), limit=3))
+    assert hits[0].path == str(example) and hits[0].score > 0.99  # itself: a cosine of 1
+    run(lib)
+    assert lib.status().upgrading is None
+    hits = lib.search(SearchQuery(image_paths=(str(example),), limit=3))
+    assert hits[0].path == str(example) and hits[0].score > 0.99  # itself: a cosine of 1
+    lib.close()

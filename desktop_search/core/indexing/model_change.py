@@ -30,8 +30,9 @@ class VectorVersions:
 
         Normally the model's own. While the library re-embeds after the model's weights changed to a
         version that can still read an older one's vectors (``legacy_versions``: the built-in model's
-        concept bridge added to the same heads), the older vectors answer, read up to
-        ``head_dim``, until every photo has its new vectors; then the old ones are deleted."""
+        concept bridge, then its colour part, added to the same heads), the older vectors answer, read
+        up to their own width (a prefix of the new layout), until every photo has its new vectors; then
+        the old ones are deleted."""
         found = self._answering.get(model.key)
         if found is None:
             found = self._upgrade_source(model) or (model.key, int(model.dim))
@@ -48,7 +49,12 @@ class VectorVersions:
         key = next((k for k in legacy if k in present), None)
         if key is None or not self.missing(model.key):
             return None
-        return key, int(getattr(model, "head_dim", model.dim))
+        # an older version's vectors are a prefix of this version's (the heads, then the concept
+        # half when it had one): read as many numbers as they hold, at least the heads'
+        with Session(self.engine) as s:
+            stored = s.scalar(select(func.length(Vector.image)).where(Vector.model == key).limit(1)) or 0
+        heads = int(getattr(model, "head_dim", model.dim))
+        return key, max(heads, min(int(model.dim), int(stored) // 2))
 
     def missing(self, key: str) -> int:
         """Indexed photos without a vector of ``key``."""
