@@ -80,6 +80,21 @@ def read_numpy_weights(data: bytes, path: Path | str = "weights") -> tuple[dict[
     return load(data), json.loads(meta["config"]), meta
 
 
+def write_weights_atomically(path: Path | str, write: Callable[[str], None]) -> Path:
+    """Write a weights file through ``write(temporary path)``, then move it into place: a failed
+    write leaves no half-written file behind (OSError with the reason)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(str(tmp))
+        tmp.replace(path)
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"cannot write {path}: {exc}") from exc
+    return path
+
+
 class BuiltinModel(QueryUnderstanding, EmbeddingModel):
     """See module docstring. Construct with :func:`load_builtin`.
 

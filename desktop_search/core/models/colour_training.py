@@ -288,7 +288,7 @@ def save_with_colours(model, params: Mapping[str, np.ndarray], out, settings: Co
     tensors (any older ones replaced), its settings and dev figures in the metadata; atomically."""
     from safetensors.numpy import save_file
 
-    from .builtin import read_numpy_weights
+    from .builtin import read_numpy_weights, write_weights_atomically
 
     state, _, meta = read_numpy_weights(Path(model.weights_path).read_bytes(), model.weights_path)
     state = {k: v for k, v in state.items() if not k.startswith(PREFIX)}
@@ -299,15 +299,7 @@ def save_with_colours(model, params: Mapping[str, np.ndarray], out, settings: Co
     meta = {**meta, "colours": json.dumps({"settings": asdict(settings), "dev": dev or {}}),
             # the heads are the input's: libraries indexed by it keep answering while they re-embed
             "upgrades_from": json.dumps(sorted({model.version, *model.legacy_versions}))}
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        save_file(state, str(tmp), metadata=meta)
-        tmp.replace(path)
-    except Exception as exc:
-        tmp.unlink(missing_ok=True)
-        raise OSError(f"cannot write {path}: {exc}") from exc
+    write_weights_atomically(out, lambda tmp: save_file(state, tmp, metadata=meta))
 
 
 # -- command line ------------------------------------------------------------------------------------------

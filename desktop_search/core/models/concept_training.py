@@ -280,7 +280,7 @@ def save_with_concepts(model, params: dict[str, np.ndarray], out, s: ConceptSett
 
     from safetensors.numpy import save_file
 
-    from .builtin import read_numpy_weights
+    from .builtin import read_numpy_weights, write_weights_atomically
     from .concept_vocab import default_vocabulary
     from .concepts import PREFIX
 
@@ -297,12 +297,4 @@ def save_with_concepts(model, params: dict[str, np.ndarray], out, s: ConceptSett
             # the heads are the base's: libraries indexed by it keep answering while they re-embed
             "upgrades_from": json.dumps(sorted({model.version, *model.legacy_versions})),
             "concept_vocabulary": json.dumps(default_vocabulary())}
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        save_file(state, str(tmp), metadata=meta)
-        tmp.replace(path)
-    except Exception as exc:
-        tmp.unlink(missing_ok=True)
-        raise OSError(f"cannot write {path}: {exc}") from exc
+    write_weights_atomically(out, lambda tmp: save_file(state, tmp, metadata=meta))

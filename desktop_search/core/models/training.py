@@ -490,7 +490,7 @@ def save_weights(path: Path, result: TrainResult, extra: dict[str, str] | None =
     """Write heads + fusion as float16 safetensors with the config in the metadata."""
     from safetensors.torch import save_file
 
-    from .builtin import WEIGHTS_FORMAT
+    from .builtin import WEIGHTS_FORMAT, write_weights_atomically
 
     heads = copy.deepcopy(result.heads).eval()
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in heads.state_dict().items()}
@@ -503,13 +503,4 @@ def save_weights(path: Path, result: TrainResult, extra: dict[str, str] | None =
         "dev": json.dumps(result.dev),
     }
     meta.update(extra or {})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        save_file(state, str(tmp), metadata=meta)
-        tmp.replace(path)
-    except Exception as exc:
-        tmp.unlink(missing_ok=True)  # no half-written file left behind
-        raise OSError(f"cannot write {path}: {exc}") from exc
-    return path
+    return write_weights_atomically(path, lambda tmp: save_file(state, tmp, metadata=meta))
