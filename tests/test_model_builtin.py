@@ -63,8 +63,8 @@ def test_vectors_normalised_and_deterministic(model: EmbeddingModel) -> None:
     a = model.encode_images(photos)
     b = model.encode_images(photos[2:3])
     assert a.shape == (5, model.dim) and a.dtype == np.float32
-    # the heads' joint space, then the concept bridge's 64 numbers
-    assert model.head_dim <= 256 and model.dim == model.head_dim + 64
+    # the heads' joint space, then the concept bridge's 64 numbers and the 11 colours
+    assert model.head_dim <= 256 and model.dim == model.head_dim + 64 + 11
     # image vectors: unit directions times the hubness weight (about 1, see ImageHead.weigh)
     assert (np.linalg.norm(a, axis=1) > 0.05).all() and (np.linalg.norm(a, axis=1) < 4.0).all()
     np.testing.assert_allclose(a[2], b[0], atol=1e-5)  # independent of the batch it is in
@@ -299,4 +299,4 @@ def test_shipped_weights_present() -> None:
         pytest.skip("trained weights not shipped yet")
     assert path.stat().st_size < 16 * 1024 * 1024  # small beside the frozen encoders (18 + 91 MB)
     m = builtin.load_builtin("builtin", device="cpu")
-    assert m.trained and m.head_dim <= 256 and m.dim == m.head_dim + 64  # the heads, then the concept bridge
+    assert m.trained and m.head_dim <= 256 and m.dim == m.head_dim + 64 + 11  # the heads, the concept bridge, the colours

@@ -29,6 +29,7 @@ from .colours import PREFIX as COLOUR_PREFIX
 from .colours import ColourParts
 from .concepts import PREFIX as CONCEPT_PREFIX
 from .concepts import ConceptBridge
+from .vector_layout import photo_vectors, query_vectors
 
 log = logging.getLogger(__name__)
 
@@ -337,16 +338,8 @@ class BuiltinModel(QueryUnderstanding, EmbeddingModel):
             pooled = fmap.mean(dim=(2, 3)).cpu().numpy() if self.concepts is not None else None
             cells = fmap.flatten(2).transpose(1, 2).cpu().numpy() if self.colours is not None else None
         # not re-normalised: the heads give unit directions times a per-photo weight (ImageHead.weigh)
-        parts = [np.asarray(vec.float().cpu().numpy(), dtype=np.float32)]
-        if pooled is not None and self.concepts is not None:
-            parts.append(self.concepts.photos(pooled))
-        if cells is not None and self.colours is not None:
-            from .colours import cell_shares
-
-            grid = int(fmap.shape[-1])
-            shares = np.stack([cell_shares(np.asarray(image), grid) for image in batch])
-            parts.append(self.colours.photos(cells, shares))
-        return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+        heads = np.asarray(vec.float().cpu().numpy(), dtype=np.float32)
+        return photo_vectors(heads, self.concepts, pooled, self.colours, cells, batch)
 
     # -- texts ----------------------------------------------------------------------------------------
     def _text_states(self, texts: Sequence[str]):
@@ -434,13 +427,7 @@ class BuiltinModel(QueryUnderstanding, EmbeddingModel):
         out = _unit(head)
         if texts and sentences is not None and remember:
             self._remember_familiarity(texts, sentences, matmul)
-        parts = [out]
-        if self.concepts is not None:
-            parts.append(self.concepts.queries(sentences, matmul) if sentences is not None
-                         else np.zeros((len(out), self.concepts.dim), np.float32))
-        if self.colours is not None:
-            parts.append(self.colours.queries(texts) if texts else np.zeros((len(out), self.colours.dim), np.float32))
-        return np.concatenate(parts, axis=1) if len(parts) > 1 else out
+        return query_vectors(out, self.concepts, sentences, self.colours, texts, matmul)
 
     def _torch_queries(self, texts: Sequence[str]) -> np.ndarray:
         from .heads import masked_mean
