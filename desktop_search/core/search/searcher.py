@@ -58,19 +58,13 @@ class Searcher:
         _single_threaded_queries(model)
         if hasattr(model, "cpu_query_threads"):
             model.cpu_query_threads = _query_threads(indexing=indexing)
-        def fit(v: np.ndarray) -> np.ndarray:
-            """The first ``width`` numbers of a vector, as wide as the matrix's (during an upgrade
-            the older vectors may be stored wider than the numbers they share with the new model)."""
-            v = np.asarray(v, np.float32).reshape(-1)[:width]
-            return np.pad(v, (0, matrix.dim - len(v))) if len(v) < matrix.dim else v
-
         parts: list[tuple[np.ndarray, float, bool]] = []
         if query.text and query.text.strip():
-            parts.append((fit(self._query_vector(model, query.text.strip())), 1.0, False))
-        examples = [fit(self._example_vector(model, matrix, p)) for p in query.image_paths]
-        examples += [fit(v) for v in (matrix.image_vector(pid) for pid in query.photo_ids) if v is not None]
+            parts.append((self._query_vector(model, query.text.strip())[:width], 1.0, False))
+        examples = [self._example_vector(model, matrix, p)[:width] for p in query.image_paths]
+        examples += [v for v in (matrix.image_vector(pid) for pid in query.photo_ids) if v is not None]
         if query.photo_ids and not examples:
-            examples += [fit(v) for v in self._stored_vectors(key, query.photo_ids)]
+            examples += self._stored_vectors(key, query.photo_ids)
         if examples:
             mean = np.mean(examples, axis=0)
             # with a text part, example scores are brought to the text scores' scale (see FusionScorer)
