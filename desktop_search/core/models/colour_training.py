@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .colours import COLOUR_NAMES, PREFIX, cell_shares
+from .colours import COLOUR_NAMES, PREFIX, ColourParts, cell_shares
 
 Log = Callable[[str], None]
 
@@ -175,19 +175,20 @@ def feature_standardisation(cells: np.ndarray, photos: int) -> tuple[np.ndarray,
     return x.mean(0), x.std(0) + 1e-3
 
 
-def member_logits(member: Mapping[str, np.ndarray], cells: np.ndarray, shares: np.ndarray, feat_mean: np.ndarray,
-                  feat_std: np.ndarray, batch: int = 250) -> np.ndarray:
-    """(N, 11) one member's raw logits (before its output standardisation), as :class:`.colours.ColourParts`."""
-    w, b = np.asarray(member["att_w"], np.float32), np.asarray(member["att_b"], np.float32)
-    alpha, beta = np.exp(np.asarray(member["log_alpha"], np.float32)), np.asarray(member["beta"], np.float32)
-    out = []
-    for i in range(0, len(cells), batch):
-        x = (np.asarray(cells[i : i + batch], np.float32) - feat_mean) / feat_std
-        a = x @ w.T + b
-        a = np.exp(a - a.max(axis=1, keepdims=True))
-        a /= a.sum(axis=1, keepdims=True)
-        out.append(beta + alpha * np.log((a * shares[i : i + batch]).sum(axis=1) + 0.01))
-    return np.concatenate(out) if out else np.zeros((0, len(COLOUR_NAMES)), np.float32)
+def member_logits(parts: ColourParts, cells: np.ndarray, shares: np.ndarray, batch: int = 250) -> np.ndarray:
+    """(N, members, 11): the members' raw logits (:meth:`.colours.ColourParts.logits`), ``batch``
+    photos at a time."""
+    out = [parts.logits(cells[i : i + batch], shares[i : i + batch]) for i in range(0, len(cells), batch)]
+    return np.concatenate(out) if out else np.zeros((0, len(parts.att_w), len(COLOUR_NAMES)), np.float32)
+
+
+def _parts(params: Mapping[str, np.ndarray]) -> ColourParts:
+    """:class:`.colours.ColourParts` of trained attention parameters whose output standardisation
+    and search scales may not be fitted yet (neutral ones stand in: the raw logits are the same)."""
+    members, k = np.asarray(params["att_b"]).shape
+    neutral = {"out_mean": np.zeros((members, k), np.float32), "out_std": np.ones((members, k), np.float32),
+               "photo_scale": np.ones(1, np.float32), "query_weight": np.ones(1, np.float32)}
+    return ColourParts({**neutral, **params})
 
 
 def train_member(train: ColourData, feat_mean: np.ndarray, feat_std: np.ndarray, s: ColourSettings, seed: int,
@@ -235,7 +236,8 @@ def train_member(train: ColourData, feat_mean: np.ndarray, feat_std: np.ndarray,
         member = {"att_w": att.weight.numpy().copy(), "att_b": att.bias.numpy().copy(),
                   "log_alpha": log_alpha.numpy().copy(), "beta": beta.numpy().copy()}
     every = max(1, s.stats_every)
-    logits = member_logits(member, train.cells[::every], train.shares[::every], feat_mean, feat_std)
+    one = _parts({"feat_mean": feat_mean, "feat_std": feat_std, **{k: v[None] for k, v in member.items()}})
+    logits = member_logits(one, train.cells[::every], train.shares[::every])[:, 0]
     member["out_mean"] = logits.mean(0).astype(np.float32)
     member["out_std"] = (logits.std(0) + 1e-6).astype(np.float32)
     return member
@@ -256,16 +258,14 @@ def train_colours(train: ColourData, s: ColourSettings, log: Log | None = None) 
 def dev_report(params: Mapping[str, np.ndarray], data: ColourData) -> dict[str, Any]:
     """Dev figures: each member's binary cross-entropy against the caption targets (as the research
     logged them), and the ensemble evidence's mean AUC over the colours with positives."""
-    members = params["att_w"].shape[0]
+    parts = _parts(params)
+    logits = member_logits(parts, data.cells, data.shares).astype(np.float64)  # (N, members, 11)
+    y = data.targets > 0
     bce = []
-    for m in range(members):
-        member = {k: params[k][m] for k in ("att_w", "att_b", "log_alpha", "beta")}
-        z = member_logits(member, data.cells, data.shares, params["feat_mean"], params["feat_std"]).astype(np.float64)
-        y = data.targets > 0
+    for m in range(logits.shape[1]):
+        z = logits[:, m]
         bce.append(float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))))
-    from .colours import ColourParts
-
-    ev = ColourParts(params).evidence(data.cells, data.shares)
+    ev = ((logits - parts.out_mean) / parts.out_std).mean(axis=1)  # parts.evidence, from the same logits
     aucs = [_auc(ev[:, c], data.targets[:, c] > 0) for c in range(len(COLOUR_NAMES))]
     valid = [a for a in aucs if a == a]
     return {"photos": len(data.cells), "bce": [round(b, 4) for b in bce],

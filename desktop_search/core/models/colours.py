@@ -120,7 +120,13 @@ class ColourParts:
 
     def evidence(self, cells: np.ndarray, shares: np.ndarray) -> np.ndarray:
         """(B, 11): each photo's standardised evidence for each colour name, from its feature map's
-        cells (B, cells, 1280) and their colour shares (B, cells, 11)."""
+        cells (B, cells, 1280) and their colour shares (B, cells, 11): the members' mean."""
+        z = (self.logits(cells, shares) - self.out_mean) / self.out_std
+        return z.mean(axis=1).astype(np.float32)
+
+    def logits(self, cells: np.ndarray, shares: np.ndarray) -> np.ndarray:
+        """(B, members, 11): each member's raw logit ``beta + alpha * log(attended share + 0.01)``,
+        before its output standardisation (training fits that on these)."""
         cells = np.asarray(cells, np.float32)
         b, n, d = cells.shape
         # every member's attention logits in one product: (B·cells, 1280) @ (1280, members·11)
@@ -129,8 +135,7 @@ class ColourParts:
         a = np.exp(a - a.max(axis=1, keepdims=True))
         a /= a.sum(axis=1, keepdims=True)
         share = np.einsum("bnmk,bnk->bmk", a, np.asarray(shares, np.float32))  # (B, members, 11)
-        z = (self.beta + self.alpha * np.log(share + 0.01) - self.out_mean) / self.out_std
-        return z.mean(axis=1).astype(np.float32)
+        return self.beta + self.alpha * np.log(share + 0.01)
 
     def photos(self, cells: np.ndarray, shares: np.ndarray) -> np.ndarray:
         """The photos' part of their vectors (B, 11)."""
