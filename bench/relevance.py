@@ -185,10 +185,11 @@ def main() -> int:
     if multilingual is not None:  # queries in other languages: the same captions, the multilingual encoder
         familiar_ml = multilingual.encoder.embed_batched(train_caps[:BANK], batch=256).astype(np.float16)
         others = [k["q"] for path in OTHER_LANGUAGES for k in json.loads(path.read_text(encoding="utf-8"))]
-        sims = multilingual.encoder(others) @ familiar_ml.astype(np.float32).T
-        f_others = np.sort(sims, axis=1)[:, -K:].mean(axis=1)
-        scale = replace(scale, familiar_multilingual=familiar_ml.astype(np.float32),
-                        familiar_multilingual_f0=float(np.percentile(f_others, F0_MULTILINGUAL_PERCENTILE)))
+        scale = replace(scale, familiar_multilingual=familiar_ml.astype(np.float32))
+        # with both starting points still at 0 the scale gives the raw familiarity in that space
+        f_others = scale.familiarity_multilingual(multilingual.encoder(others))
+        assert f_others is not None
+        scale = replace(scale, familiar_multilingual_f0=float(np.percentile(f_others, F0_MULTILINGUAL_PERCENTILE)))
     model._relevance_scale = scale  # the model remembers each query's familiarity from here on
 
     devs = {}

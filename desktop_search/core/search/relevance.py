@@ -144,9 +144,7 @@ class RelevanceScale:
         its best cosine to a concept's name (N,); None without a bank."""
         if self.familiar is None or len(self.familiar) == 0:
             return None
-        sims = matmul(np.asarray(sentences, np.float32), self._familiar_t)
-        k = min(self.familiar_k, sims.shape[1])
-        f = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
+        f = self._nearest_mean(sentences, "familiar", matmul)
         if concept_max is not None:
             f = np.maximum(f, np.asarray(concept_max, np.float32) - self.concept_delta)
         return np.asarray(f, np.float32)
@@ -159,14 +157,14 @@ class RelevanceScale:
         bank = self.familiar_multilingual
         if bank is None or len(bank) == 0 or bank.shape[1] != np.asarray(embeddings).shape[-1]:
             return None
-        sims = matmul(np.asarray(embeddings, np.float32), self._transposed("familiar_multilingual"))
-        k = min(self.familiar_k, sims.shape[1])
-        f = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
+        f = self._nearest_mean(embeddings, "familiar_multilingual", matmul)
         return np.asarray(f - self.familiar_multilingual_f0 + self.familiar_f0, np.float32)
 
-    @property
-    def _familiar_t(self) -> np.ndarray:
-        return self._transposed("familiar")
+    def _nearest_mean(self, queries: np.ndarray, bank: str, matmul: MatMul) -> np.ndarray:
+        """Each query's mean cosine to its ``familiar_k`` nearest rows of the bank named ``bank``."""
+        sims = matmul(np.asarray(queries, np.float32), self._transposed(bank))
+        k = min(self.familiar_k, sims.shape[1])
+        return np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
 
     def _transposed(self, name: str) -> np.ndarray:
         cached = self.__dict__.get(f"_{name}_t_cache")
