@@ -123,7 +123,8 @@ def test_heads_file_round_trip(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     assert q.shape == (2, 8) and np.allclose(np.linalg.norm(q, axis=1), 1, atol=1e-5)
     v, g = enc.photo_texts(["uno"])
     assert v.shape == (1, 8) and g.shape == (1,)
-    assert enc.minilm_like(["uno"]).shape == (1, 384)
+    head, minilm_like, own = enc.query_parts(["uno"])
+    assert head.shape == (1, 8) and minilm_like.shape == (1, 384) and own.shape == (1, 512)
     with caplog.at_level(logging.WARNING):
         assert ml.load_multilingual("other", path) is None
     assert "other builtin weights" in caplog.text
@@ -169,11 +170,9 @@ def test_routing_in_encode_queries(builtin_model, monkeypatch: pytest.MonkeyPatc
             calls.append(list(texts))
             return np.ones((len(texts), builtin_model.head_dim), np.float32) / np.sqrt(builtin_model.head_dim)
 
-        def minilm_like(self, texts):
-            return np.ones((len(texts), 384), np.float32) / np.sqrt(384)
-
         def query_parts(self, texts):
-            return self.queries(texts), self.minilm_like(texts), np.ones((len(texts), 512), np.float32) / np.sqrt(512)
+            n = len(texts)
+            return self.queries(texts), np.ones((n, 384), np.float32) / np.sqrt(384), np.ones((n, 512), np.float32) / np.sqrt(512)
 
         def agrees(self, english, multilingual):
             return np.ones(len(english), bool)

@@ -335,13 +335,10 @@ class MultilingualEncoder:
         """(N, D) unit photo-text vectors and (N,) gate logits, as the photo-text head gives."""
         return self.heads.photo_text(self.encoder(texts))
 
-    def minilm_like(self, texts: Sequence[str]) -> np.ndarray:
-        """(N, 384) unit vectors near MiniLM's mean-pooled sentence embedding of the English text."""
-        return self.heads.minilm_like(self.encoder(texts))
-
     def query_parts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`queries`, :meth:`minilm_like` and the encoder's own (N, 512) unit embeddings (which
-        judge a query's familiarity), from one encoding of ``texts``."""
+        """From one encoding of ``texts``: :meth:`queries`, (N, 384) unit vectors near MiniLM's
+        mean-pooled sentence embedding of the English text, and the encoder's own (N, 512) unit
+        embeddings (which judge a query's familiarity)."""
         embeddings = self.encoder(texts)
         return self.heads.query(embeddings), self.heads.minilm_like(embeddings), embeddings
 
